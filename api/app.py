@@ -1,0 +1,76 @@
+"""The FastAPI application: ``POST /search``, ``GET /documents/{id}``, ``GET /healthz``,
+the OpenAPI docs and the Japanese search page at ``/``.
+
+Every failure the user can cause is a 4xx with a message that says what to fix; no
+stack trace or SQL ever reaches a response.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from api.schemas import DocumentOut, ErrorOut, Health, SearchRequest, SearchResponseOut
+from hikitsugi.config import get_settings
+from index.search import NoIndexError, get_document, get_snapshot, search
+
+STATIC = Path(__file__).parent / "static"
+log = logging.getLogger("hikitsugi.api")
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="Hikitsugi", version="0.1.0",
+                  description="引き継ぎナレッジ検索 API: 過去の事例・マニュアル・顧客メモから似た事例と解決策を返します。")
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e.get("msg", "")}
+                  for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse({"detail": "internal error; see the server log"}, status_code=500)
+
+    @app.get("/healthz", response_model=Health)
+    def healthz() -> Health:
+        settings = get_settings()
+        try:
+            snap = get_snapshot(settings.index_dir)
+        except NoIndexError:
+            return Health(status="empty")
+        return Health(status="ok", index=snap.name, chunks=int(snap.manifest.get("chunks", 0)))
+
+    @app.post("/search", response_model=SearchResponseOut,
+              responses={422: {"model": ErrorOut}, 503: {"model": ErrorOut}})
+    def post_search(req: SearchRequest) -> dict:
+        settings = get_settings()
+        try:
+            resp = search(req.query, settings, k=req.k, mode=req.mode, customer=req.customer)
+        except NoIndexError as exc:
+            raise HTTPException(503, str(exc)) from None
+        except LookupError as exc:
+            raise HTTPException(422, [{"field": "customer", "message": str(exc)}]) from None
+        except ValueError as exc:
+            raise HTTPException(422, [{"field": "query", "message": str(exc)}]) from None
+        return resp.to_dict()
+
+    @app.get("/documents/{source_id:path}", response_model=DocumentOut, responses={404: {"model": ErrorOut}})
+    def document(source_id: str) -> dict:
+        doc = get_document(source_id, get_settings())
+        if doc is None:
+            raise HTTPException(404, f"no document with id '{source_id}'")
+        return doc
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

@@ -1,0 +1,86 @@
+"""Request and response models: the documented, stable JSON of the API (and of ``search --json``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    query: str = Field(..., min_length=1, max_length=1000, description="お客様の問題を自分の言葉で。",
+                       examples=["MX-3100で紙が詰まる"])
+    k: int = Field(5, ge=1, le=100, description="Number of result cards.")
+    customer: Optional[str] = Field(None, max_length=200, description="Customer id (C001) or name in context.")
+    mode: Literal["hybrid", "dense", "lexical"] = "hybrid"
+
+
+class ResultCard(BaseModel):
+    source_id: str = Field(description="The record's own id: 受付番号, 記録ID, customer id or the file path.")
+    kind: str = Field(description="manual | case | note | customer")
+    title: str
+    score: float = Field(description="Fused relevance score of the best passage (0–1 in hybrid mode).")
+    snippet: str = Field(description="HTML-escaped best passage with query terms in <mark>.")
+    passage: str = Field(description="The best passage as plain text.")
+    context: str = Field(description="Heading path of the passage.")
+    source_path: str
+    url: str
+    customer: Optional[str] = None
+    occurred_at: Optional[str] = None
+    resolution: Optional[str] = None
+    cause: Optional[str] = None
+    status: Optional[str] = None
+    resolved_by: Optional[str] = None
+    dense_score: Optional[float] = Field(None, description="Cosine similarity of the best passage to the query.")
+
+
+class Commitment(BaseModel):
+    what: str
+    reason: Optional[str] = None
+    approved_by: Optional[str] = None
+    valid_from: Optional[str] = None
+    valid_until: Optional[str] = None
+    expired: bool
+
+
+class CustomerContextOut(BaseModel):
+    customer_id: str
+    name: str
+    rank: Optional[str] = None
+    owner: Optional[str] = None
+    commitments: list[Commitment]
+    arrangements: list[str]
+    preferences: list[str]
+    matched_by: str
+
+
+class SearchResponseOut(BaseModel):
+    query: str
+    normalized_query: str
+    mode: str
+    results: list[ResultCard]
+    customer: Optional[CustomerContextOut] = None
+    took_ms: float
+    timings_ms: dict[str, float]
+
+
+class DocumentOut(BaseModel):
+    source_id: str
+    kind: str
+    title: str
+    source_path: str
+    customer: Optional[str] = None
+    occurred_at: Optional[str] = None
+    meta: dict[str, Any]
+    chunks: list[dict[str, str]]
+
+
+class Health(BaseModel):
+    status: str
+    index: Optional[str] = None
+    chunks: int = 0
+
+
+class ErrorOut(BaseModel):
+    detail: Any

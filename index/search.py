@@ -1,0 +1,247 @@
+"""Hybrid search: dense (FAISS) + lexical (BM25), fused, grouped into result cards.
+
+Fusion is a per-query min-max normalized weighted score sum. Measured against
+reciprocal rank fusion on JSQuAD and on our support queries (docs/retrieval.md): RRF
+throws away how *much* better the best hit is, which matters when one side is sure and
+the other is noise; the score sum keeps it. Both are available (``fusion`` setting).
+
+The API, the CLI and the evaluation all call :func:`search`, so the numbers the
+evaluation reports are the numbers users get.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from hikitsugi.config import Settings
+from index.embedder import get_embedder
+from index.highlight import snippet
+from index.lexical import tokenize
+from index.snapshot import Snapshot, current_name, load_snapshot
+from index.store import Chunk, Document, session_for
+from ingest.normalize import normalize
+
+MODES = ("dense", "lexical", "hybrid")
+
+
+class NoIndexError(RuntimeError):
+    """Nothing has been ingested into this HIKITSUGI_HOME yet."""
+
+
+@dataclass
+class Result:
+    source_id: str
+    kind: str
+    title: str
+    score: float
+    snippet: str
+    passage: str
+    context: str
+    source_path: str
+    url: str
+    customer: str | None = None
+    occurred_at: str | None = None
+    resolution: str | None = None
+    cause: str | None = None
+    status: str | None = None
+    resolved_by: str | None = None
+    dense_score: float | None = None
+
+
+@dataclass
+class CustomerContext:
+    customer_id: str
+    name: str
+    rank: str | None
+    owner: str | None
+    commitments: list[dict[str, Any]]
+    arrangements: list[str]
+    preferences: list[str]
+    matched_by: str  # "parameter" | "query"
+
+
+@dataclass
+class SearchResponse:
+    query: str
+    normalized_query: str
+    mode: str
+    results: list[Result]
+    customer: CustomerContext | None = None
+    took_ms: float = 0.0
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_lock = threading.Lock()
+_loaded: dict[str, Snapshot] = {}
+
+
+def get_snapshot(index_dir: Path) -> Snapshot:
+    """The current snapshot, reloaded when CURRENT names a new generation (no restart)."""
+    name = current_name(index_dir)
+    if name is None:
+        raise NoIndexError(f"no index in {index_dir.parent}; run `hikitsugi ingest PATH` first")
+    key = str(index_dir)
+    snap = _loaded.get(key)
+    if snap is None or snap.name != name:
+        with _lock:
+            snap = _loaded.get(key)
+            if snap is None or snap.name != name:
+                snap = load_snapshot(index_dir, name)
+                _loaded[key] = snap
+    return snap
+
+
+def _minmax(scores: dict[int, float]) -> dict[int, float]:
+    if not scores:
+        return {}
+    vals = np.fromiter(scores.values(), dtype=np.float64)
+    lo, hi = float(vals.min()), float(vals.max())
+    span = hi - lo
+    if span <= 1e-9:
+        return {k: 1.0 for k in scores}
+    return {k: (v - lo) / span for k, v in scores.items()}
+
+
+def fuse(dense: dict[int, float], lexical: dict[int, float], settings: Settings) -> dict[int, float]:
+    """Combine two {chunk id: score} maps into one."""
+    if settings.fusion == "rrf":
+        out: dict[int, float] = {}
+        for scores in (dense, lexical):
+            for rank, cid in enumerate(sorted(scores, key=scores.get, reverse=True)):
+                out[cid] = out.get(cid, 0.0) + 1.0 / (settings.rrf_k + rank + 1)
+        return out
+    d, lx = _minmax(dense), _minmax(lexical)
+    w = settings.dense_weight
+    return {cid: w * d.get(cid, 0.0) + (1 - w) * lx.get(cid, 0.0) for cid in set(d) | set(lx)}
+
+
+def _customer_context(session, query_norm: str, customer: str | None) -> CustomerContext | None:
+    rows = session.execute(select(Document.source_id, Document.meta).where(Document.kind == "customer")).all()
+    today = dt.date.today().isoformat()
+    found = None
+    how = "parameter"
+    if customer:
+        key = normalize(customer)
+        for sid, meta in rows:
+            names = [sid, meta.get("customer", "")] + list(meta.get("aliases") or [])
+            if key in {normalize(n) for n in names if n}:
+                found = (sid, meta)
+                break
+        if found is None:
+            raise LookupError(f"unknown customer '{customer}' (give a customer id such as C001 or its name)")
+    else:
+        how = "query"
+        best = 0
+        for sid, meta in rows:
+            for n in [meta.get("customer", "")] + list(meta.get("aliases") or []):
+                n = normalize(n)
+                if len(n) >= 2 and n in query_norm and len(n) > best:
+                    found, best = (sid, meta), len(n)
+    if found is None:
+        return None
+    sid, meta = found
+    commitments = []
+    for c in meta.get("commitments") or []:
+        until = c.get("valid_until")
+        commitments.append({**c, "expired": bool(until and until < today)})
+    commitments.sort(key=lambda c: c["expired"])
+    return CustomerContext(sid, meta.get("customer", sid), meta.get("rank"), meta.get("owner"), commitments,
+                           list(meta.get("arrangements") or []), list(meta.get("preferences") or []), how)
+
+
+def search(query: str, settings: Settings, k: int = 10, mode: str = "hybrid",
+           customer: str | None = None) -> SearchResponse:
+    """Search the current index. Raises ValueError for bad input, NoIndexError before any ingest."""
+    t0 = time.perf_counter()
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}")
+    qn = normalize(query or "")
+    if not qn:
+        raise ValueError("query is empty")
+    if len(qn) > settings.max_query_chars:
+        raise ValueError(f"query is longer than {settings.max_query_chars} characters")
+    if not 1 <= k <= 100:
+        raise ValueError("k must be between 1 and 100")
+    snap = get_snapshot(settings.index_dir)
+    timings: dict[str, float] = {}
+    n = min(settings.candidates, max(k * 5, 50))
+    dense: dict[int, float] = {}
+    lexical: dict[int, float] = {}
+    if mode in ("dense", "hybrid") and snap.dense.ntotal:
+        t = time.perf_counter()
+        qv = get_embedder(settings).embed_query(qn)
+        timings["embed"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        scores, ids = snap.dense.search(qv.reshape(1, -1), min(n, snap.dense.ntotal))
+        dense = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
+        timings["faiss"] = (time.perf_counter() - t) * 1000
+    if mode in ("lexical", "hybrid"):
+        t = time.perf_counter()
+        ids, scores = snap.lexical.search(qn, n)
+        lexical = {int(i): float(s) for i, s in zip(ids, scores)}
+        timings["lexical"] = (time.perf_counter() - t) * 1000
+    t = time.perf_counter()
+    fused = fuse(dense, lexical, settings) if mode == "hybrid" else (dense or lexical)
+    best: dict[int, tuple[float, int]] = {}  # document id -> (score, chunk id)
+    for cid, s in fused.items():
+        did = snap.chunk_doc.get(cid)
+        if did is not None and (did not in best or s > best[did][0]):
+            best[did] = (s, cid)
+    top = sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)[:k]
+    timings["fusion"] = (time.perf_counter() - t) * 1000
+    t = time.perf_counter()
+    session = session_for(settings.db_url)
+    try:
+        docs = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_([d for d, _ in top])))}
+        chunks = {c.id: c for c in session.scalars(select(Chunk).where(Chunk.id.in_([c for _, (_, c) in top])))}
+        ctx = _customer_context(session, qn, customer)
+    finally:
+        session.close()
+    results = []
+    for did, (score, cid) in top:
+        doc, ch = docs.get(did), chunks.get(cid)
+        if doc is None or ch is None:  # deleted after this snapshot was built
+            continue
+        meta = doc.meta or {}
+        results.append(Result(
+            source_id=doc.source_id, kind=doc.kind, title=doc.title, score=round(score, 4),
+            snippet=snippet(ch.text, qn), passage=ch.text, context=ch.context, source_path=doc.source_path,
+            url=f"/documents/{doc.source_id}", customer=doc.customer, occurred_at=doc.occurred_at,
+            resolution=meta.get("resolution"), cause=meta.get("cause"), status=meta.get("status"),
+            resolved_by=meta.get("resolved_by"),
+            dense_score=round(dense[cid], 4) if cid in dense else None,
+        ))
+    timings["db"] = (time.perf_counter() - t) * 1000
+    took = (time.perf_counter() - t0) * 1000
+    return SearchResponse(query, qn, mode, results, ctx, round(took, 2), {k: round(v, 2) for k, v in timings.items()})
+
+
+def get_document(source_id: str, settings: Settings) -> dict[str, Any] | None:
+    """A whole document with its chunks, for ``GET /documents/{id}``."""
+    session = session_for(settings.db_url)
+    try:
+        doc = session.scalar(select(Document).where(Document.source_id == source_id))
+        if doc is None:
+            return None
+        meta = {k: v for k, v in (doc.meta or {}).items() if k != "emergency_contacts"}
+        return {
+            "source_id": doc.source_id, "kind": doc.kind, "title": doc.title, "source_path": doc.source_path,
+            "customer": doc.customer, "occurred_at": doc.occurred_at, "meta": meta,
+            "chunks": [{"context": c.context, "text": c.text} for c in doc.chunks],
+        }
+    finally:
+        session.close()
+
+
+__all__ = ["search", "get_document", "SearchResponse", "Result", "NoIndexError", "MODES", "tokenize"]

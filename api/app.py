@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.schemas import DocumentOut, ErrorOut, Health, SearchRequest, SearchResponseOut
 from hikitsugi.config import get_settings
+from index.filters import Filters
 from index.search import NoIndexError, get_document, get_snapshot, search
 
 STATIC = Path(__file__).parent / "static"
@@ -52,7 +53,13 @@ def create_app() -> FastAPI:
     def post_search(req: SearchRequest) -> dict:
         settings = get_settings()
         try:
-            resp = search(req.query, settings, k=req.k, mode=req.mode, customer=req.customer)
+            filters = None
+            if req.filters is not None:
+                f = req.filters
+                filters = Filters(list(f.kinds), list(f.customers), list(f.statuses), list(f.products),
+                                  list(f.categories), f.date_from and f.date_from.isoformat(),
+                                  f.date_to and f.date_to.isoformat())
+            resp = search(req.query, settings, k=req.k, mode=req.mode, customer=req.customer, filters=filters)
         except NoIndexError as exc:
             raise HTTPException(503, str(exc)) from None
         except LookupError as exc:

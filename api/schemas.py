@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+class FiltersIn(BaseModel):
+    """Applied inside retrieval: the best matches *among* the allowed documents are returned."""
+
+    model_config = ConfigDict(extra="forbid")
+    kinds: list[Literal["case", "manual", "note", "customer"]] = Field(default_factory=list, max_length=4)
+    customers: list[str] = Field(default_factory=list, max_length=50, description="Customer names.")
+    statuses: list[str] = Field(default_factory=list, max_length=20, description="e.g. 完了")
+    products: list[str] = Field(default_factory=list, max_length=50)
+    categories: list[str] = Field(default_factory=list, max_length=50)
+    date_from: Optional[datetime.date] = None
+    date_to: Optional[datetime.date] = None
 
 
 class SearchRequest(BaseModel):
@@ -14,6 +28,7 @@ class SearchRequest(BaseModel):
     k: int = Field(5, ge=1, le=100, description="Number of result cards.")
     customer: Optional[str] = Field(None, max_length=200, description="Customer id (C001) or name in context.")
     mode: Literal["hybrid", "dense", "lexical"] = "hybrid"
+    filters: Optional[FiltersIn] = None
 
 
 class ResultCard(BaseModel):
@@ -55,12 +70,23 @@ class CustomerContextOut(BaseModel):
     matched_by: str
 
 
+class GuidanceOut(BaseModel):
+    action: Literal["self_resolve", "escalate"]
+    confidence: float = Field(description="Cosine similarity of the best hit (the calibrated confidence).")
+    reason: str
+    escalate_to: Optional[str] = None
+    rules: list[str] = Field(description="Ids of the escalation rules that fired.")
+    steps: list[str] = Field(description="What resolved the most similar cases (self_resolve).")
+    based_on: list[str] = Field(description="Source ids of the cases the steps come from.")
+
+
 class SearchResponseOut(BaseModel):
     query: str
     normalized_query: str
     mode: str
     results: list[ResultCard]
     customer: Optional[CustomerContextOut] = None
+    guidance: Optional[GuidanceOut] = None
     took_ms: float
     timings_ms: dict[str, float]
 

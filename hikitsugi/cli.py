@@ -23,6 +23,8 @@ app.add_typer(model_app, name="model")
 def _setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("bm25s", "sentence_transformers", "transformers", "httpx", "faiss"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _err(msg: str) -> None:
@@ -70,15 +72,22 @@ def search(
     customer: Optional[str] = typer.Option(None, help="Customer id or name in context."),
     k: int = typer.Option(5, "--k", min=1, max=100, help="Number of result cards."),
     mode: str = typer.Option("hybrid", help="hybrid | dense | lexical"),
+    kind: list[str] = typer.Option([], help="Only these kinds: case, manual, note, customer (repeatable)."),
+    status: list[str] = typer.Option([], help="Only cases with this status, e.g. 完了 (repeatable)."),
+    product: list[str] = typer.Option([], help="Only this product (repeatable)."),
+    since: Optional[str] = typer.Option(None, help="Only documents dated on/after YYYY-MM-DD."),
+    until: Optional[str] = typer.Option(None, help="Only documents dated on/before YYYY-MM-DD."),
     as_json: bool = typer.Option(False, "--json", help="Print the response as JSON."),
 ) -> None:
     """Search the index and print result cards."""
+    from index.filters import Filters
     from index.search import NoIndexError
     from index.search import search as do_search
 
     settings = get_settings()
+    filters = Filters(kinds=kind, statuses=status, products=product, date_from=since, date_to=until)
     try:
-        resp = do_search(query, settings, k=k, mode=mode, customer=customer)
+        resp = do_search(query, settings, k=k, mode=mode, customer=customer, filters=filters)
     except (ValueError, LookupError, NoIndexError) as exc:
         _err(f"error: {exc}")
         raise typer.Exit(2)
@@ -96,12 +105,22 @@ def search(
         for p in c.preferences:
             typer.echo(f"  連絡の好み: {p}")
         typer.echo("")
+    g = resp.guidance
+    if g is not None:
+        if g.action == "escalate":
+            typer.echo(f"▲ エスカレーション → {g.escalate_to or '-'}: {g.reason}")
+        else:
+            typer.echo(f"● 自己解決できる見込み（確度 {g.confidence:.2f}）: {g.reason}")
+            for step in g.steps:
+                typer.echo(f"  - {step}")
+        typer.echo("")
     if not resp.results:
         typer.echo("該当なし")
     for i, r in enumerate(resp.results, 1):
+        import html
         import re
 
-        plain = re.sub(r"</?mark>", "", r.snippet)
+        plain = html.unescape(re.sub(r"</?mark>", "", r.snippet)).replace("\n", " ")
         typer.echo(f"{i}. [{r.kind}] {r.title}  ({r.source_id}, score {r.score:.3f})")
         typer.echo(f"   {plain}")
         if r.resolution:

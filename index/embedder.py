@@ -18,6 +18,8 @@ from hikitsugi.config import DEFAULT_MODEL, Settings
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 def model_path(settings: Settings) -> str:
@@ -36,15 +38,22 @@ def model_id(settings: Settings) -> str:
 
 class Embedder:
     def __init__(self, path: str, query_prompt: str, passage_prompt: str, threads: int = 0) -> None:
+        import logging
+
         import torch
+        import transformers
         from sentence_transformers import SentenceTransformer
+
+        transformers.utils.logging.disable_progress_bar()
+        logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
 
         if threads:
             torch.set_num_threads(threads)
         self.model = SentenceTransformer(path, device="cpu", local_files_only=True)
         self.query_prompt = query_prompt
         self.passage_prompt = passage_prompt
-        self.dim = int(self.model.get_sentence_embedding_dimension())
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
         self._lock = threading.Lock()
 
     def _encode(self, texts: list[str], prompt: str, batch_size: int) -> np.ndarray:
@@ -57,6 +66,9 @@ class Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self._encode([text], self.query_prompt, 1)[0]
+
+    def embed_queries(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
+        return self._encode(texts, self.query_prompt, batch_size)
 
     def embed_passages(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
         return self._encode(texts, self.passage_prompt, batch_size)

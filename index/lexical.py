@@ -9,12 +9,16 @@ the typos, odd word boundaries and product codes of support queries. Scoring is
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
+import bm25s
 import numpy as np
 
 from ingest.normalize import fold_for_lexical
+
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets itself to DEBUG on import
 
 # Segments of "word" characters; grams never cross punctuation or spaces.
 _SEGMENT = re.compile(r"[0-9a-z\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff々〆ヵヶ]+")
@@ -31,47 +35,47 @@ def tokenize(text: str) -> list[str]:
 
 
 class LexicalIndex:
-    def __init__(self, retriever, chunk_ids: np.ndarray) -> None:
+    """BM25 over the snapshot's chunk rows; results are row numbers, shared with the dense side."""
+
+    def __init__(self, retriever, n_rows: int) -> None:
         self.retriever = retriever
-        self.chunk_ids = chunk_ids
-        self.vocab = retriever.vocab_dict
+        self.n_rows = n_rows
+        self.vocab = retriever.vocab_dict if n_rows else {}
 
     @classmethod
-    def build(cls, texts: list[str], chunk_ids: np.ndarray, k1: float, b: float) -> "LexicalIndex":
-        import bm25s
-
+    def build(cls, texts: list[str], k1: float, b: float) -> "LexicalIndex":
         retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
-        corpus = [tokenize(t) or ["\u0000"] for t in texts]
-        retriever.index(corpus, show_progress=False) if corpus else None
-        return cls(retriever, chunk_ids)
+        if texts:
+            retriever.index([tokenize(t) or ["\u0000"] for t in texts], show_progress=False)
+        return cls(retriever, len(texts))
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        self.retriever.save(str(directory), show_progress=False)
-        np.save(directory / "chunk_ids.npy", self.chunk_ids)
+        if self.n_rows:
+            self.retriever.save(str(directory), show_progress=False)
+        (directory / "rows.txt").write_text(str(self.n_rows))
 
     @classmethod
     def load(cls, directory: Path) -> "LexicalIndex":
-        import bm25s
-
-        retriever = bm25s.BM25.load(str(directory), mmap=False)
-        return cls(retriever, np.load(directory / "chunk_ids.npy"))
+        n = int((directory / "rows.txt").read_text())
+        retriever = bm25s.BM25.load(str(directory), mmap=False) if n else bm25s.BM25()
+        return cls(retriever, n)
 
     def scores(self, query_tokens: list[str], mask: np.ndarray | None = None) -> np.ndarray:
-        """BM25 score of every chunk (row order of chunk_ids) for the query."""
+        """BM25 score of every row for the query (0 where the mask forbids)."""
         known = [t for t in query_tokens if t in self.vocab]
-        if not known or len(self.chunk_ids) == 0:
-            return np.zeros(len(self.chunk_ids), dtype=np.float32)
-        return np.asarray(self.retriever.get_scores(known, weight_mask=mask), dtype=np.float32)
+        if not known:
+            return np.zeros(self.n_rows, dtype=np.float32)
+        weights = None if mask is None else mask.astype(np.float32)
+        return np.asarray(self.retriever.get_scores(known, weight_mask=weights), dtype=np.float32)
 
-    def search(self, query: str, n: int, mask: np.ndarray | None = None,
-               extra_tokens: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top n (chunk ids, scores) with score > 0."""
-        scores = self.scores(tokenize(query) + (extra_tokens or []), mask)
+    def search(self, tokens: list[str], n: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top n (row numbers, scores) with score > 0."""
+        scores = self.scores(tokens, mask)
         if not len(scores):
             return np.array([], dtype=np.int64), np.array([], dtype=np.float32)
         n = min(n, len(scores))
         top = np.argpartition(-scores, n - 1)[:n]
         top = top[np.argsort(-scores[top])]
         keep = scores[top] > 0
-        return self.chunk_ids[top[keep]], scores[top[keep]]
+        return top[keep], scores[top[keep]]

@@ -18,13 +18,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import faiss
 import numpy as np
 from sqlalchemy import select
 
 from hikitsugi.config import Settings
 from index.embedder import get_embedder
+from index.filters import Filters, build_mask
+from index.guidance import Guidance, decide
 from index.highlight import snippet
 from index.lexical import tokenize
+from index.synonyms import synonym_tokens
 from index.snapshot import Snapshot, current_name, load_snapshot
 from index.store import Chunk, Document, session_for
 from ingest.normalize import normalize
@@ -75,6 +79,7 @@ class SearchResponse:
     mode: str
     results: list[Result]
     customer: CustomerContext | None = None
+    guidance: Guidance | None = None
     took_ms: float = 0.0
     timings_ms: dict[str, float] = field(default_factory=dict)
 
@@ -160,8 +165,23 @@ def _customer_context(session, query_norm: str, customer: str | None) -> Custome
                            list(meta.get("arrangements") or []), list(meta.get("preferences") or []), how)
 
 
+def _dense_candidates(snap: Snapshot, qv: np.ndarray, n: int, mask: np.ndarray | None) -> dict[int, float]:
+    """Best n allowed rows by cosine; the mask is applied inside the FAISS scan."""
+    total = snap.dense.ntotal
+    if mask is None:
+        scores, rows = snap.dense.search(qv.reshape(1, -1), min(n, total))
+    else:
+        allowed = int(mask.sum())
+        if not allowed:
+            return {}
+        bitmap = np.packbits(mask, bitorder="little")
+        sel = faiss.IDSelectorBitmap(total, faiss.swig_ptr(bitmap))
+        scores, rows = snap.dense.search(qv.reshape(1, -1), min(n, allowed), params=faiss.SearchParameters(sel=sel))
+    return {int(r): float(s) for r, s in zip(rows[0], scores[0]) if r >= 0}
+
+
 def search(query: str, settings: Settings, k: int = 10, mode: str = "hybrid",
-           customer: str | None = None) -> SearchResponse:
+           customer: str | None = None, filters: Filters | None = None) -> SearchResponse:
     """Search the current index. Raises ValueError for bad input, NoIndexError before any ingest."""
     t0 = time.perf_counter()
     if mode not in MODES:
@@ -174,43 +194,46 @@ def search(query: str, settings: Settings, k: int = 10, mode: str = "hybrid",
     if not 1 <= k <= 100:
         raise ValueError("k must be between 1 and 100")
     snap = get_snapshot(settings.index_dir)
+    mask = build_mask(filters, snap.codes, snap.manifest["vocab"], snap.dates) if filters else None
     timings: dict[str, float] = {}
-    n = min(settings.candidates, max(k * 5, 50))
+    n = max(settings.candidates, k * 5)
     dense: dict[int, float] = {}
     lexical: dict[int, float] = {}
+    qv = None
     if mode in ("dense", "hybrid") and snap.dense.ntotal:
         t = time.perf_counter()
         qv = get_embedder(settings).embed_query(qn)
         timings["embed"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        scores, ids = snap.dense.search(qv.reshape(1, -1), min(n, snap.dense.ntotal))
-        dense = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
+        dense = _dense_candidates(snap, qv, n, mask)
         timings["faiss"] = (time.perf_counter() - t) * 1000
-    if mode in ("lexical", "hybrid"):
+    if mode in ("lexical", "hybrid") and snap.lexical.n_rows:
         t = time.perf_counter()
-        ids, scores = snap.lexical.search(qn, n)
-        lexical = {int(i): float(s) for i, s in zip(ids, scores)}
+        tokens = tokenize(qn) + synonym_tokens(qn, settings)
+        rows, scores = snap.lexical.search(tokens, n, mask)
+        lexical = {int(r): float(s) for r, s in zip(rows, scores)}
         timings["lexical"] = (time.perf_counter() - t) * 1000
     t = time.perf_counter()
     fused = fuse(dense, lexical, settings) if mode == "hybrid" else (dense or lexical)
-    best: dict[int, tuple[float, int]] = {}  # document id -> (score, chunk id)
-    for cid, s in fused.items():
-        did = snap.chunk_doc.get(cid)
-        if did is not None and (did not in best or s > best[did][0]):
-            best[did] = (s, cid)
+    best: dict[int, tuple[float, int]] = {}  # document id -> (score, row)
+    for row, s in fused.items():
+        did = int(snap.doc_ids[row])
+        if did not in best or s > best[did][0]:
+            best[did] = (s, row)
     top = sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)[:k]
     timings["fusion"] = (time.perf_counter() - t) * 1000
     t = time.perf_counter()
     session = session_for(settings.db_url)
     try:
         docs = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_([d for d, _ in top])))}
-        chunks = {c.id: c for c in session.scalars(select(Chunk).where(Chunk.id.in_([c for _, (_, c) in top])))}
+        chunk_ids = [int(snap.chunk_ids[row]) for _, (_, row) in top]
+        chunks = {c.id: c for c in session.scalars(select(Chunk).where(Chunk.id.in_(chunk_ids)))}
         ctx = _customer_context(session, qn, customer)
     finally:
         session.close()
     results = []
-    for did, (score, cid) in top:
-        doc, ch = docs.get(did), chunks.get(cid)
+    for did, (score, row) in top:
+        doc, ch = docs.get(did), chunks.get(int(snap.chunk_ids[row]))
         if doc is None or ch is None:  # deleted after this snapshot was built
             continue
         meta = doc.meta or {}
@@ -220,11 +243,16 @@ def search(query: str, settings: Settings, k: int = 10, mode: str = "hybrid",
             url=f"/documents/{doc.source_id}", customer=doc.customer, occurred_at=doc.occurred_at,
             resolution=meta.get("resolution"), cause=meta.get("cause"), status=meta.get("status"),
             resolved_by=meta.get("resolved_by"),
-            dense_score=round(dense[cid], 4) if cid in dense else None,
+            dense_score=round(dense[row], 4) if row in dense else None,
         ))
     timings["db"] = (time.perf_counter() - t) * 1000
+    t = time.perf_counter()
+    embed = get_embedder(settings).embed_queries if qv is not None else None
+    guidance = decide(qn, qv, results, ctx.commitments if ctx else [], settings, embed)
+    timings["guidance"] = (time.perf_counter() - t) * 1000
     took = (time.perf_counter() - t0) * 1000
-    return SearchResponse(query, qn, mode, results, ctx, round(took, 2), {k: round(v, 2) for k, v in timings.items()})
+    return SearchResponse(query, qn, mode, results, ctx, guidance, round(took, 2),
+                          {k: round(v, 2) for k, v in timings.items()})
 
 
 def get_document(source_id: str, settings: Settings) -> dict[str, Any] | None:

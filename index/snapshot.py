@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from hikitsugi.config import Settings
 from index.embedder import model_id
+from index.filters import CODED_FIELDS, code_value, to_epoch
 from index.lexical import LexicalIndex
 from index.store import Chunk, Document, Embedding
 
@@ -31,10 +32,15 @@ KEEP_GENERATIONS = 2
 
 @dataclass
 class Snapshot:
+    """One generation, loaded. Row i of every array is the same chunk in both indexes."""
+
     name: str
-    dense: faiss.Index
+    dense: faiss.Index  # IndexFlatIP, row order = chunk_ids
     lexical: LexicalIndex
-    chunk_doc: dict[int, int]  # chunk id -> document id
+    chunk_ids: np.ndarray
+    doc_ids: np.ndarray
+    codes: dict[str, np.ndarray]  # field -> int32 code per row (see index.filters)
+    dates: np.ndarray  # epoch seconds per row, NaN when undated
     manifest: dict
 
 
@@ -50,7 +56,8 @@ def build_snapshot(session: Session, settings: Settings) -> str:
     t0 = time.perf_counter()
     mid = model_id(settings)
     rows = session.execute(
-        select(Chunk.id, Chunk.document_id, Chunk.context, Chunk.text, Document.title, Embedding.vector)
+        select(Chunk.id, Chunk.document_id, Chunk.context, Chunk.text, Document.title, Document.kind,
+               Document.customer, Document.occurred_at, Document.meta, Embedding.vector)
         .join(Document, Document.id == Chunk.document_id)
         .join(Embedding, (Embedding.embed_hash == Chunk.embed_hash) & (Embedding.model == mid), isouter=True)
         .order_by(Chunk.id)
@@ -61,10 +68,24 @@ def build_snapshot(session: Session, settings: Settings) -> str:
     ids = np.array([r.id for r in rows], dtype=np.int64)
     vecs = np.frombuffer(b"".join(r.vector for r in rows), dtype=np.float32).reshape(len(rows), -1) if rows \
         else np.zeros((0, 384), dtype=np.float32)
-    dense = faiss.IndexIDMap2(faiss.IndexFlatIP(vecs.shape[1]))
+    dense = faiss.IndexFlatIP(vecs.shape[1])
     if len(ids):
-        dense.add_with_ids(vecs, ids)
-    lexical = LexicalIndex.build([lexical_text(r.title, r.context, r.text) for r in rows], ids,
+        dense.add(vecs)
+    vocab: dict[str, list[str]] = {f: [""] for f in CODED_FIELDS}
+    lookup: dict[str, dict[str, int]] = {f: {"": 0} for f in CODED_FIELDS}
+    codes = {f: np.zeros(len(rows), dtype=np.int32) for f in CODED_FIELDS}
+    for i, r in enumerate(rows):
+        meta = r.meta or {}
+        values = {"kind": r.kind, "customer": r.customer, "status": meta.get("status"),
+                  "product": meta.get("product"), "category": meta.get("category")}
+        for f, v in values.items():
+            c = code_value(v)
+            if c not in lookup[f]:
+                lookup[f][c] = len(vocab[f])
+                vocab[f].append(c)
+            codes[f][i] = lookup[f][c]
+    dates = np.array([to_epoch(r.occurred_at) if r.occurred_at else np.nan for r in rows], dtype=np.float64)
+    lexical = LexicalIndex.build([lexical_text(r.title, r.context, r.text) for r in rows],
                                  settings.bm25_k1, settings.bm25_b)
     index_dir = settings.index_dir
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -73,8 +94,10 @@ def build_snapshot(session: Session, settings: Settings) -> str:
     tmp.mkdir()
     faiss.write_index(dense, str(tmp / "dense.faiss"))
     lexical.save(tmp / "lexical")
-    np.save(tmp / "chunk_doc.npy", np.array([[r.id, r.document_id] for r in rows], dtype=np.int64).reshape(-1, 2))
-    manifest = {"model": mid, "chunks": len(rows), "dim": int(vecs.shape[1]), "built_s": round(time.perf_counter() - t0, 2)}
+    np.savez(tmp / "rows.npz", chunk_ids=ids, doc_ids=np.array([r.document_id for r in rows], dtype=np.int64),
+             dates=dates, **{f"code_{f}": c for f, c in codes.items()})
+    manifest = {"model": mid, "chunks": len(rows), "dim": int(vecs.shape[1]), "vocab": vocab,
+                "built_s": round(time.perf_counter() - t0, 2)}
     (tmp / "manifest.json").write_text(json.dumps(manifest))
     _fsync_dir(tmp)
     os.replace(tmp, index_dir / name)
@@ -101,9 +124,10 @@ def load_snapshot(index_dir: Path, name: str) -> Snapshot:
     gen = index_dir / name
     dense = faiss.read_index(str(gen / "dense.faiss"))
     lexical = LexicalIndex.load(gen / "lexical")
-    pairs = np.load(gen / "chunk_doc.npy")
+    arr = np.load(gen / "rows.npz")
     manifest = json.loads((gen / "manifest.json").read_text())
-    return Snapshot(name, dense, lexical, {int(c): int(d) for c, d in pairs}, manifest)
+    codes = {f: arr[f"code_{f}"] for f in CODED_FIELDS}
+    return Snapshot(name, dense, lexical, arr["chunk_ids"], arr["doc_ids"], codes, arr["dates"], manifest)
 
 
 def _fsync_dir(path: Path) -> None:

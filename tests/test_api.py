@@ -1,0 +1,47 @@
+"""The HTTP API over real HTTP (a `hikitsugi serve` process) against the sample index."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from conftest import run_cli
+
+
+def test_search_api_matches_cli(server, sample_home, model_dir):
+    q = "ｽｷｬﾝしたのにメールが届かないって言われた"
+    api = httpx.post(server + "/search", json={"query": q, "k": 5}, timeout=60).json()
+    cli = json.loads(run_cli("search", q, "--k", "5", "--json", env_home=sample_home, model=model_dir).stdout)
+    assert [r["source_id"] for r in api["results"]] == [r["source_id"] for r in cli["results"]]
+    assert len(api["results"]) == 5
+    first = api["results"][0]
+    for key in ("source_id", "kind", "title", "score", "snippet", "resolution", "url"):
+        assert key in first
+
+
+def test_malformed_requests_get_clear_4xx(server):
+    r = httpx.post(server + "/search", json={}, timeout=30)
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "query"
+    r = httpx.post(server + "/search", json={"query": "紙詰まり", "k": 0}, timeout=30)
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "k"
+    r = httpx.post(server + "/search", content=b"{not json", headers={"content-type": "application/json"}, timeout=30)
+    assert r.status_code == 422
+    r = httpx.post(server + "/search", json={"query": "   "}, timeout=30)
+    assert r.status_code == 422 and "empty" in r.json()["detail"][0]["message"]
+    r = httpx.post(server + "/search", json={"query": "x" * 5000}, timeout=30)
+    assert r.status_code == 422
+    r = httpx.post(server + "/search", json={"query": "紙詰まり", "customer": "存在しない"}, timeout=30)
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "customer"
+
+
+def test_documents_health_page_and_openapi(server):
+    hit = httpx.post(server + "/search", json={"query": "紙詰まり", "k": 1}, timeout=60).json()["results"][0]
+    doc = httpx.get(server + hit["url"], timeout=30)
+    assert doc.status_code == 200 and doc.json()["source_id"] == hit["source_id"] and doc.json()["chunks"]
+    assert httpx.get(server + "/documents/NO-SUCH-ID", timeout=30).status_code == 404
+    health = httpx.get(server + "/healthz", timeout=30).json()
+    assert health["status"] == "ok" and health["chunks"] > 300
+    page = httpx.get(server + "/", timeout=30)
+    assert page.status_code == 200 and "引き継ぎナレッジ検索" in page.text
+    assert "/search" in httpx.get(server + "/openapi.json", timeout=30).json()["paths"]

@@ -1,0 +1,114 @@
+"""End to end on the real sample data, real model, real SQLite and FAISS."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+
+import pytest
+import yaml
+
+from conftest import SAMPLES, SUPPORT_SET, run_cli
+
+
+def _labeled(types: set[str]) -> list[tuple[str, str, set[str]]]:
+    queries = [json.loads(line) for line in (SUPPORT_SET / "queries.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    rel: dict[str, set[str]] = {}
+    for line in (SUPPORT_SET / "qrels" / "test.tsv").read_text(encoding="utf-8").splitlines()[1:]:
+        qid, did, score = line.split("\t")
+        if int(score) > 0:
+            rel.setdefault(qid, set()).add(did)
+    return [(q["_id"], q["text"], rel[q["_id"]]) for q in queries if q.get("type") in types and q["_id"] in rel]
+
+
+def test_paraphrased_queries_find_a_past_case_with_the_same_resolution(use_home):
+    from index.search import search
+
+    cases = _labeled({"paraphrase", "paraphrase_noword", "typo", "width", "vocab"})
+    assert len(cases) >= 40
+    hits = 0
+    for _, text, relevant in cases:
+        top = [r.source_id for r in search(text, use_home, k=5).results]
+        hits += bool(relevant & set(top))
+    assert hits / len(cases) >= 0.85, f"only {hits}/{len(cases)} paraphrased queries found a relevant result in the top 5"
+
+
+def test_results_are_cards_with_resolution_and_highlight(use_home):
+    from index.search import search
+
+    _, text, relevant = _labeled({"paraphrase"})[0]
+    resp = search(text, use_home, k=10)
+    ids = [r.source_id for r in resp.results]
+    assert len(ids) == len(set(ids)), "one card per document"
+    case = next(r for r in resp.results if r.kind == "case")
+    assert case.resolution and case.occurred_at and case.url.endswith(case.source_id)
+    assert any("<mark>" in r.snippet for r in resp.results)
+
+
+def test_reingest_changes_nothing_and_embeds_nothing(use_home):
+    from index.search import get_snapshot
+    from index.update import ingest_paths
+
+    before = get_snapshot(use_home.index_dir).name
+    report = ingest_paths([SAMPLES], use_home)
+    assert (report.docs_added, report.docs_changed, report.docs_deleted, report.chunks_embedded) == (0, 0, 0, 0)
+    assert report.snapshot is None and get_snapshot(use_home.index_dir).name == before
+
+
+def test_labeled_support_set_recall_at_5(use_home, sample_home):
+    from eval.retrieval import run_retrieval_eval
+
+    metrics = run_retrieval_eval(SUPPORT_SET, ["hybrid"], use_home, keep_home=sample_home)["hybrid"]
+    print("support-ja hybrid:", metrics)
+    assert metrics["queries"] >= 60
+    assert metrics["recall@5"] >= 0.8
+    assert metrics["mrr@10"] >= 0.8
+
+
+def test_customer_in_query_pins_commitments_and_marks_expired(use_home):
+    from index.search import search
+
+    customers = yaml.safe_load((SAMPLES / "customers" / "customers.yaml").read_text(encoding="utf-8"))
+    today = dt.date.today().isoformat()
+    target = next(c for c in customers if any(str(m.get("valid_until") or "9999") < today for m in c.get("commitments") or []))
+    alias = (target.get("aliases") or [target["name"]])[0]
+    resp = search(f"{alias}の件で複合機が動かない", use_home, k=5)
+    assert resp.customer is not None and resp.customer.customer_id == target["id"]
+    assert any(c["expired"] for c in resp.customer.commitments)
+    assert resp.customer.commitments[0]["expired"] is False or all(c["expired"] for c in resp.customer.commitments)
+    by_param = search("複合機が動かない", use_home, k=5, customer=target["id"])
+    assert by_param.customer.customer_id == target["id"] and by_param.customer.matched_by == "parameter"
+    with pytest.raises(LookupError):
+        search("複合機", use_home, customer="存在しない顧客")
+
+
+def test_homes_are_isolated(make_home, sample_home, model_dir, tmp_path):
+    other = make_home("other-home")
+    (tmp_path / "only.md").write_text("# 別チーム\n\n会議室の予約方法はポータルから行います。", encoding="utf-8")
+    assert run_cli("ingest", str(tmp_path / "only.md"), env_home=other, model=model_dir).returncode == 0
+    out = run_cli("search", "紙詰まり", "--json", env_home=other, model=model_dir)
+    ids = [r["source_id"] for r in json.loads(out.stdout)["results"]]
+    assert ids == ["only.md"]
+    out = run_cli("search", "会議室の予約", "--json", env_home=sample_home, model=model_dir)
+    assert "only.md" not in [r["source_id"] for r in json.loads(out.stdout)["results"]]
+    os.environ["HIKITSUGI_HOME"] = str(sample_home)
+
+
+def test_cli_ingest_reports_bad_files_and_ingests_the_rest(make_home, model_dir, tmp_path):
+    home = make_home("bad-input-home")
+    (tmp_path / "empty.md").write_bytes(b"")
+    (tmp_path / "binary.csv").write_bytes(bytes(range(256)) * 50)
+    (tmp_path / "良いファイル.md").write_text("# 手順\n\nトナーは右側の扉を開けて交換します。", encoding="utf-8")
+    res = run_cli("ingest", str(tmp_path), "--json", env_home=home, model=model_dir)
+    assert res.returncode == 1
+    assert "empty.md: empty file" in res.stderr and "binary.csv: binary data" in res.stderr
+    report = json.loads(res.stdout)
+    assert report["docs_added"] == 1 and report["files_failed"] == 2
+    out = run_cli("search", "トナー交換", "--json", env_home=home, model=model_dir)
+    assert json.loads(out.stdout)["results"][0]["source_id"] == "良いファイル.md"
+
+
+def test_cli_search_errors_are_clear(use_home, sample_home, model_dir):
+    res = run_cli("search", "   ", env_home=sample_home, model=model_dir)
+    assert res.returncode == 2 and "query is empty" in res.stderr

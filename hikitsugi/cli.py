@@ -187,6 +187,40 @@ def eval_retrieval(
                    f"{v['ndcg@10']:8.3f} {v['latency_ms_p50']:7.1f} {v['latency_ms_p95']:7.1f} {v['queries']}")
 
 
+@eval_app.command("deflection")
+def eval_deflection(
+    history: Path = typer.Option(..., help="Escalation history (CSV/TSV/XLSX/JSON/JSONL, any encoding)."),
+    k: int = typer.Option(5, "--k", min=1, max=50, help="A same-group case must be in the top k."),
+    group_column: Optional[str] = typer.Option(None, help="Column holding the resolution group (default: 原因分類/原因)."),
+    time_column: Optional[str] = typer.Option(None, help="Column holding when the case was opened (default: 受付日時)."),
+    text_columns: Optional[str] = typer.Option(None, help="Comma-separated symptom columns (default: 件名 + 問い合わせ内容)."),
+    max_wrong: float = typer.Option(0.05, help="Highest acceptable wrong-suggestion rate for the recommended threshold."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Replay an escalation history in time order and report deflection against the threshold."""
+    from eval.deflection import run_deflection
+
+    _setup_logging()
+    cols = [c.strip() for c in text_columns.split(",")] if text_columns else None
+    try:
+        out = run_deflection(history, get_settings(), k=k, group_column=group_column, time_column=time_column,
+                             text_columns=cols, max_wrong=max_wrong)
+    except (FileNotFoundError, ValueError) as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(2)
+    for p in out["problems"]:
+        _err(f"warning: {history}: {p}")
+    if as_json:
+        typer.echo(json.dumps({k2: v for k2, v in out.items() if k2 != "per_case"}, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"cases replayed: {out['cases']}  k={out['k']}")
+    typer.echo(f"recommended threshold: {out['recommended_threshold']}  deflection: {out['deflection_rate']:.1%}  "
+               f"wrong suggestions: {out['wrong_suggestion_rate']:.1%}")
+    typer.echo(f"{'threshold':>9} {'deflection':>10} {'wrong':>7}")
+    for row in out["sweep"]:
+        typer.echo(f"{row['threshold']:9.2f} {row['deflection_rate']:10.1%} {row['wrong_suggestion_rate']:7.1%}")
+
+
 @app.command()
 def bench(
     dataset: list[Path] = typer.Option([], help="Extra BEIR data sets to benchmark (e.g. jsquad-dev)."),
@@ -210,5 +244,4 @@ def main() -> None:  # console entry point
     app()
 
 
-if __name__ == "__main__":
-    main()
+from hikitsugi import cli_ops  # noqa: E402,F401  (registers operations commands)

@@ -28,6 +28,7 @@ class ParsedDoc:
     blocks: list[Block]
     meta: dict[str, Any] = field(default_factory=dict)
     source_path: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)  # the source row as read; not stored
 
     @property
     def body(self) -> str:

@@ -78,7 +78,7 @@ def server(sample_home, model_dir):
     port = free_port()
     env = {**os.environ, "HIKITSUGI_HOME": str(sample_home), "HIKITSUGI_MODEL": str(model_dir)}
     log = open(sample_home / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "hikitsugi.cli", "serve", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "hikitsugi", "serve", "--port", str(port)],
                             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
@@ -105,5 +105,5 @@ def run_cli(*args: str, env_home: Path | None = None, model: Path | None = None)
         env["HIKITSUGI_HOME"] = str(env_home)
     if model is not None:
         env["HIKITSUGI_MODEL"] = str(model)
-    return subprocess.run([sys.executable, "-m", "hikitsugi.cli", *args], env=env, cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "hikitsugi", *args], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=600)

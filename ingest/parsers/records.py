@@ -172,7 +172,7 @@ def parse_records(data: bytes, path: Path, rel: str, mapping: dict[str, str] | N
         meta["occurred_at"] = _as_date(row.get(cols["date"])) if "date" in cols else None
         meta["row"] = lineno
         title = get.get("title") or (get.get("body", "")[:40] + ("…" if len(get.get("body", "")) > 40 else ""))
-        result.docs.append(ParsedDoc(rid, "case" if is_case else "note", title, blocks, meta, rel))
+        result.docs.append(ParsedDoc(rid, "case" if is_case else "note", title, blocks, meta, rel, raw=row))
     if cols is None and not result.problems:
         raise ParseError("no data rows")
     return result

@@ -1,0 +1,131 @@
+"""``hikitsugi eval deflection``: how many escalations could first line have resolved alone?
+
+Replays an escalation history in time order. Every case is ingested once into a
+throw-away home (one embedding pass); then, for each escalated case, the product's own
+search runs with the case's symptom text and a date filter that admits only cases
+opened *before* it — the filter works inside retrieval, so nothing is rebuilt per case.
+A case is deflectable at threshold t when a past case of the same resolution group is
+in the top k with confidence ≥ t; it is a wrong suggestion when the top hit has
+confidence ≥ t but belongs to another group.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from hikitsugi.config import Settings
+from index.embedder import model_path
+from index.filters import Filters
+from ingest.normalize import normalize
+from ingest.pipeline import SourceFile, parse_bytes
+
+THRESHOLDS = [round(t, 2) for t in np.arange(0.70, 0.96, 0.01)]
+
+
+@dataclass
+class ReplayCase:
+    source_id: str
+    opened: str
+    group: str
+    query: str
+    hits: list[tuple[str, str, float]]  # (source id, group, confidence) in rank order
+
+
+def _load_cases(history: Path, group_column: str | None, time_column: str | None,
+                text_columns: list[str] | None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows of the history with id, time, group and symptom text, using ingest's column recognition."""
+    overrides: dict[str, str] = {}
+    if group_column:
+        overrides["cause_group"] = group_column
+    if time_column:
+        overrides["date"] = time_column
+    res = parse_bytes(SourceFile(history, history.name), history.read_bytes(), overrides)
+    if res.error:
+        raise ValueError(f"{history}: {res.error}")
+    cases = []
+    for doc in res.docs:
+        m = doc.meta
+        group = m.get("cause_group") or m.get("linked_article") or m.get("cause")
+        if not group or not m.get("occurred_at"):
+            continue
+        if text_columns:
+            missing = [c for c in text_columns if c not in doc.raw]
+            if missing:
+                raise ValueError(f"{history}: no column {missing[0]!r} (columns: {', '.join(doc.raw)})")
+            query = " ".join(str(doc.raw.get(c) or "") for c in text_columns).strip()
+        else:
+            query = doc.blocks[0].text.replace("件名: ", "").replace("問い合わせ内容: ", "")
+        cases.append({"id": doc.source_id, "opened": m["occurred_at"], "group": normalize(str(group)),
+                      "escalated": bool(m.get("escalated_to")), "query": query})
+    cases.sort(key=lambda c: c["opened"])
+    return cases, res.problems
+
+
+def _curve(replay: list[ReplayCase], k: int) -> list[dict[str, float]]:
+    n = max(1, len(replay))
+    sweep = []
+    for t in THRESHOLDS:
+        deflected = sum(1 for c in replay if any(g == c.group and conf >= t for _, g, conf in c.hits[:k]))
+        wrong = sum(1 for c in replay if c.hits and c.hits[0][2] >= t and c.hits[0][1] != c.group)
+        sweep.append({"threshold": t, "deflection_rate": round(deflected / n, 4),
+                      "wrong_suggestion_rate": round(wrong / n, 4)})
+    return sweep
+
+
+def recommend(sweep: list[dict[str, float]], max_wrong: float) -> dict[str, float]:
+    """Most deflection among thresholds whose wrong-suggestion rate stays within max_wrong."""
+    ok = [s for s in sweep if s["wrong_suggestion_rate"] <= max_wrong] or [sweep[-1]]
+    return max(ok, key=lambda s: (s["deflection_rate"], s["threshold"]))
+
+
+def run_deflection(history: Path, settings: Settings, k: int = 5, group_column: str | None = None,
+                   time_column: str | None = None, text_columns: list[str] | None = None,
+                   max_wrong: float = 0.05) -> dict[str, Any]:
+    from index.search import search
+    from index.update import ingest_paths
+
+    cases, problems = _load_cases(history, group_column, time_column, text_columns)
+    if not cases:
+        raise ValueError(f"{history}: no case has both a date and a resolution group "
+                         "(name them with --time-column / --group-column)")
+    groups = {c["id"]: c["group"] for c in cases}
+    escalated = [c for c in cases if c["escalated"]] or cases
+    home = Path(tempfile.mkdtemp(prefix="hikitsugi-deflection-"))
+    s = settings.model_copy(update={"home": home, "database_url": "", "model": model_path(settings)})
+    try:
+        ingest_paths([history], s)
+        replay: list[ReplayCase] = []
+        for c in tqdm(escalated, desc="replaying", unit="case", file=sys.stderr, disable=None):
+            before = (dt.datetime.fromisoformat(c["opened"]) - dt.timedelta(seconds=1)).isoformat()
+            resp = search(c["query"], s, k=k, filters=Filters(kinds=["case"], date_to=before))
+            hits = [(r.source_id, groups.get(r.source_id, ""), r.dense_score or 0.0) for r in resp.results]
+            replay.append(ReplayCase(c["id"], c["opened"], c["group"], c["query"], hits))
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    sweep = _curve(replay, k)
+    best = recommend(sweep, max_wrong)
+    return {
+        "history": str(history),
+        "cases": len(replay),
+        "k": k,
+        "max_wrong_suggestion_rate": max_wrong,
+        "recommended_threshold": best["threshold"],
+        "deflection_rate": best["deflection_rate"],
+        "wrong_suggestion_rate": best["wrong_suggestion_rate"],
+        "deflectable_at_best_ceiling": round(
+            sum(1 for c in replay if any(g == c.group for _, g, _ in c.hits[:k])) / max(1, len(replay)), 4),
+        "sweep": sweep,
+        "problems": problems,
+        "per_case": [{"id": c.source_id, "opened": c.opened, "group": c.group, "query": c.query,
+                      "top": [{"id": i, "group": g, "confidence": round(conf, 4)} for i, g, conf in c.hits]}
+                     for c in replay],
+    }

@@ -1,0 +1,5 @@
+"""``python -m hikitsugi`` = the ``hikitsugi`` command."""
+
+from hikitsugi.cli import main
+
+main()

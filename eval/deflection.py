@@ -63,7 +63,8 @@ def _load_cases(history: Path, group_column: str | None, time_column: str | None
                 raise ValueError(f"{history}: no column {missing[0]!r} (columns: {', '.join(doc.raw)})")
             query = " ".join(str(doc.raw.get(c) or "") for c in text_columns).strip()
         else:
-            query = doc.blocks[0].text.replace("件名: ", "").replace("問い合わせ内容: ", "")
+            body = doc.blocks[0].text
+            query = body if doc.title and body.startswith(doc.title.rstrip("…")) else f"{doc.title} {body}"
         cases.append({"id": doc.source_id, "opened": m["occurred_at"], "group": normalize(str(group)),
                       "escalated": bool(m.get("escalated_to")), "query": query})
     cases.sort(key=lambda c: c["opened"])
@@ -129,3 +130,29 @@ def run_deflection(history: Path, settings: Settings, k: int = 5, group_column: 
                       "top": [{"id": i, "group": g, "confidence": round(conf, 4)} for i, g, conf in c.hits]}
                      for c in replay],
     }
+
+
+def write_deflection_report(out_dir: Path, result: dict[str, Any]) -> Path:
+    """deflection.json, per-case dump and deflection.html with the curve."""
+    import json
+
+    from eval.report import deflection_plot, img, table, write_report
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (out_dir / "deflection_per_case.jsonl").open("w", encoding="utf-8") as fh:
+        for row in result["per_case"]:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    summary = {k: v for k, v in result.items() if k != "per_case"}
+    misses = [c for c in result["per_case"] if not any(t["group"] == c["group"] for t in c["top"])][:20]
+    rows = [{"id": c["id"], "opened": c["opened"][:10], "group": c["group"], "query": c["query"][:80],
+             "top hit (group)": f"{c['top'][0]['id']} ({c['top'][0]['group']})" if c["top"] else "-"} for c in misses]
+    sections = [
+        ("Summary", table([summary], ["cases", "k", "recommended_threshold", "deflection_rate",
+                                      "wrong_suggestion_rate", "deflectable_at_best_ceiling"])),
+        ("Deflection and wrong suggestions against the threshold",
+         img(deflection_plot(result["sweep"], result["recommended_threshold"]), "deflection curve")),
+        ("Sweep", table(result["sweep"], ["threshold", "deflection_rate", "wrong_suggestion_rate"])),
+        ("Cases no same-group past case was found for (first 20)",
+         table(rows, ["id", "opened", "group", "query", "top hit (group)"])),
+    ]
+    return write_report(out_dir, "deflection", f"Deflection replay: {Path(result['history']).name}", summary, sections)

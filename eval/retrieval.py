@@ -98,9 +98,29 @@ def run_queries(ds: Dataset, mode: str, settings: Settings, limit: int = 0) -> t
     return runs, lat
 
 
-def run_retrieval_eval(root: Path, modes: list[str], settings: Settings, limit: int = 0,
-                       keep_home: Path | None = None) -> dict[str, dict[str, float]]:
-    """Index the data set into a fresh home and evaluate each mode; returns metrics per mode."""
+@dataclass
+class EvalRun:
+    """Everything one data set's evaluation produced, for the JSON and the HTML report."""
+
+    name: str
+    metrics: dict[str, dict[str, float]]
+    latencies: dict[str, list[float]]
+    per_query: dict[str, list[dict]]
+
+
+def per_query_rows(ds: Dataset, runs: dict[str, list[str]]) -> list[dict]:
+    rows = []
+    for qid, ranked in runs.items():
+        rel = ds.qrels.get(qid, {})
+        ranks = [i for i, d in enumerate(ranked, 1) if rel.get(d, 0) > 0]
+        rows.append({"query_id": qid, "query": ds.queries[qid], "relevant": rel, "returned": ranked,
+                     "relevant_ranks": ranks, "rr@10": round(mrr_at(ranked, rel, 10), 4)})
+    return rows
+
+
+def evaluate_dataset(root: Path, modes: list[str], settings: Settings, limit: int = 0,
+                     keep_home: Path | None = None) -> EvalRun:
+    """Index the data set into a fresh home (or keep_home) and evaluate each mode."""
     from index.update import ingest_paths
 
     ds = load_dataset(root)
@@ -111,11 +131,46 @@ def run_retrieval_eval(root: Path, modes: list[str], settings: Settings, limit: 
         report = ingest_paths(ds.ingest, eval_settings)
         if report.files_failed:
             print(f"warning: {report.files_failed} file(s) failed to ingest: {report.problems}", file=sys.stderr)
-        out = {}
+        run = EvalRun(root.name, {}, {}, {})
         for mode in modes:
             runs, lat = run_queries(ds, mode, eval_settings, limit)
-            out[mode] = evaluate_rankings(runs, ds.qrels, lat)
-        return out
+            run.metrics[mode] = evaluate_rankings(runs, ds.qrels, lat)
+            run.latencies[mode] = lat
+            run.per_query[mode] = per_query_rows(ds, runs)
+        return run
     finally:
         if keep_home is None:
             shutil.rmtree(home, ignore_errors=True)
+
+
+def run_retrieval_eval(root: Path, modes: list[str], settings: Settings, limit: int = 0,
+                       keep_home: Path | None = None) -> dict[str, dict[str, float]]:
+    """Metrics per mode for one data set (the stable JSON of ``eval retrieval --json``)."""
+    return evaluate_dataset(root, modes, settings, limit, keep_home).metrics
+
+
+def write_retrieval_report(out_dir: Path, runs: list[EvalRun]) -> Path:
+    """metrics JSON, per-query dumps (JSONL per data set and mode) and an HTML report."""
+    from eval.report import img, latency_plot, recall_plot, table, write_report
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sections = []
+    modes = sorted({m for r in runs for m in r.metrics})
+    side = [{"dataset": r.name, "mode": m, **r.metrics[m]} for r in runs for m in r.metrics]
+    sections.append(("Side by side", table(side, ["dataset", "mode", "recall@1", "recall@5", "recall@10", "mrr@10",
+                                                  "ndcg@10", "queries", "latency_ms_p50", "latency_ms_p95"])))
+    for r in runs:
+        for mode, rows in r.per_query.items():
+            with (out_dir / f"per_query-{r.name}-{mode}.jsonl").open("w", encoding="utf-8") as fh:
+                for row in rows:
+                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        sections.append((f"{r.name}: recall@k per mode", img(recall_plot(r.metrics, r.name), "recall per mode")))
+        sections.append((f"{r.name}: latency", img(latency_plot(r.latencies), "latency histogram")))
+        mode = "hybrid" if "hybrid" in r.per_query else next(iter(r.per_query))
+        worst = sorted(r.per_query[mode], key=lambda x: (x["rr@10"], x["query_id"]))[:20]
+        rows = [{"query": w["query"], "relevant": ", ".join(sorted(w["relevant"]))[:120],
+                 "returned instead (top 3)": ", ".join(w["returned"][:3]), "rr@10": w["rr@10"]} for w in worst]
+        sections.append((f"{r.name}: 20 worst queries ({mode})",
+                         table(rows, ["query", "relevant", "returned instead (top 3)", "rr@10"])))
+    data = {r.name: r.metrics for r in runs}
+    return write_report(out_dir, "retrieval", f"Retrieval evaluation ({', '.join(modes)})", data, sections)

@@ -158,13 +158,15 @@ def model_build(force: bool = typer.Option(False, help="Rebuild even if present.
 
 @eval_app.command("retrieval")
 def eval_retrieval(
-    dataset: Path = typer.Option(..., help="BEIR-format folder (corpus.jsonl or dataset.yaml, queries.jsonl, qrels/test.tsv)."),
+    dataset: list[Path] = typer.Option(..., help="BEIR-format folder (corpus.jsonl or dataset.yaml, queries.jsonl, "
+                                                 "qrels/test.tsv); repeat for a side-by-side run."),
     mode: str = typer.Option("hybrid", help="dense | lexical | hybrid | all"),
     as_json: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
+    out: Optional[Path] = typer.Option(None, help="Write retrieval.json, retrieval.html and per-query dumps here."),
     limit: int = typer.Option(0, help="Evaluate only the first N labeled queries (0 = all)."),
 ) -> None:
-    """Index a labeled data set into a throw-away home and report retrieval metrics."""
-    from eval.retrieval import run_retrieval_eval
+    """Index labeled data sets into throw-away homes and report retrieval metrics."""
+    from eval.retrieval import evaluate_dataset, write_retrieval_report
 
     _setup_logging()
     modes = ["dense", "lexical", "hybrid"] if mode == "all" else [mode]
@@ -173,18 +175,46 @@ def eval_retrieval(
             _err(f"error: unknown mode '{m}' (dense, lexical, hybrid or all)")
             raise typer.Exit(2)
     try:
-        metrics = run_retrieval_eval(dataset, modes, get_settings(), limit=limit)
+        runs = [evaluate_dataset(d, modes, get_settings(), limit=limit) for d in dataset]
     except (FileNotFoundError, ValueError) as exc:
         _err(f"error: {exc}")
         raise typer.Exit(2)
-    out = metrics[modes[0]] if len(modes) == 1 else metrics
+    if out is not None:
+        _err(f"report: {write_retrieval_report(out, runs)}")
+    per_ds = [r.metrics[modes[0]] if len(modes) == 1 else r.metrics for r in runs]
     if as_json:
-        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        payload = per_ds[0] if len(runs) == 1 else {r.name: v for r, v in zip(runs, per_ds)}
+        typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
-    typer.echo(f"{'mode':8} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'nDCG@10':>8} {'p50ms':>7} {'p95ms':>7} queries")
-    for m, v in metrics.items():
-        typer.echo(f"{m:8} {v['recall@1']:6.3f} {v['recall@5']:6.3f} {v['recall@10']:6.3f} {v['mrr@10']:7.3f} "
-                   f"{v['ndcg@10']:8.3f} {v['latency_ms_p50']:7.1f} {v['latency_ms_p95']:7.1f} {v['queries']}")
+    typer.echo(f"{'dataset':14} {'mode':8} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'nDCG@10':>8} "
+               f"{'p50ms':>7} {'p95ms':>7} queries")
+    for r in runs:
+        for m, v in r.metrics.items():
+            typer.echo(f"{r.name[:14]:14} {m:8} {v['recall@1']:6.3f} {v['recall@5']:6.3f} {v['recall@10']:6.3f} "
+                       f"{v['mrr@10']:7.3f} {v['ndcg@10']:8.3f} {v['latency_ms_p50']:7.1f} {v['latency_ms_p95']:7.1f} "
+                       f"{v['queries']}")
+
+
+@eval_app.command("fusion")
+def eval_fusion(
+    dataset: list[Path] = typer.Option(..., help="BEIR-format data sets (repeatable)."),
+    limit: int = typer.Option(0, help="Only the first N labeled queries."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Compare dense, lexical and fusion variants on the same candidate lists."""
+    from eval.fusion import fusion_sweep
+
+    _setup_logging()
+    results = {d.name: fusion_sweep(d, get_settings(), limit) for d in dataset}
+    if as_json:
+        typer.echo(json.dumps(results, ensure_ascii=False, indent=2))
+        return
+    for name, table in results.items():
+        typer.echo(f"## {name}")
+        typer.echo(f"{'variant':24} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'nDCG@10':>8}")
+        for variant, v in table.items():
+            typer.echo(f"{variant:24} {v['recall@1']:6.3f} {v['recall@5']:6.3f} {v['recall@10']:6.3f} "
+                       f"{v['mrr@10']:7.3f} {v['ndcg@10']:8.3f}")
 
 
 @eval_app.command("deflection")
@@ -195,29 +225,32 @@ def eval_deflection(
     time_column: Optional[str] = typer.Option(None, help="Column holding when the case was opened (default: 受付日時)."),
     text_columns: Optional[str] = typer.Option(None, help="Comma-separated symptom columns (default: 件名 + 問い合わせ内容)."),
     max_wrong: float = typer.Option(0.05, help="Highest acceptable wrong-suggestion rate for the recommended threshold."),
+    out: Optional[Path] = typer.Option(None, help="Write deflection.json, deflection.html and a per-case dump here."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Replay an escalation history in time order and report deflection against the threshold."""
-    from eval.deflection import run_deflection
+    from eval.deflection import run_deflection, write_deflection_report
 
     _setup_logging()
     cols = [c.strip() for c in text_columns.split(",")] if text_columns else None
     try:
-        out = run_deflection(history, get_settings(), k=k, group_column=group_column, time_column=time_column,
-                             text_columns=cols, max_wrong=max_wrong)
+        result = run_deflection(history, get_settings(), k=k, group_column=group_column, time_column=time_column,
+                                text_columns=cols, max_wrong=max_wrong)
     except (FileNotFoundError, ValueError) as exc:
         _err(f"error: {exc}")
         raise typer.Exit(2)
-    for p in out["problems"]:
+    for p in result["problems"]:
         _err(f"warning: {history}: {p}")
+    if out is not None:
+        _err(f"report: {write_deflection_report(out, result)}")
     if as_json:
-        typer.echo(json.dumps({k2: v for k2, v in out.items() if k2 != "per_case"}, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps({k2: v for k2, v in result.items() if k2 != "per_case"}, ensure_ascii=False, indent=2))
         return
-    typer.echo(f"cases replayed: {out['cases']}  k={out['k']}")
-    typer.echo(f"recommended threshold: {out['recommended_threshold']}  deflection: {out['deflection_rate']:.1%}  "
-               f"wrong suggestions: {out['wrong_suggestion_rate']:.1%}")
+    typer.echo(f"cases replayed: {result['cases']}  k={result['k']}")
+    typer.echo(f"recommended threshold: {result['recommended_threshold']}  deflection: {result['deflection_rate']:.1%}  "
+               f"wrong suggestions: {result['wrong_suggestion_rate']:.1%}")
     typer.echo(f"{'threshold':>9} {'deflection':>10} {'wrong':>7}")
-    for row in out["sweep"]:
+    for row in result["sweep"]:
         typer.echo(f"{row['threshold']:9.2f} {row['deflection_rate']:10.1%} {row['wrong_suggestion_rate']:7.1%}")
 
 

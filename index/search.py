@@ -180,23 +180,11 @@ def _dense_candidates(snap: Snapshot, qv: np.ndarray, n: int, mask: np.ndarray |
     return {int(r): float(s) for r, s in zip(rows[0], scores[0]) if r >= 0}
 
 
-def search(query: str, settings: Settings, k: int = 10, mode: str = "hybrid",
-           customer: str | None = None, filters: Filters | None = None) -> SearchResponse:
-    """Search the current index. Raises ValueError for bad input, NoIndexError before any ingest."""
-    t0 = time.perf_counter()
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}")
-    qn = normalize(query or "")
-    if not qn:
-        raise ValueError("query is empty")
-    if len(qn) > settings.max_query_chars:
-        raise ValueError(f"query is longer than {settings.max_query_chars} characters")
-    if not 1 <= k <= 100:
-        raise ValueError("k must be between 1 and 100")
-    snap = get_snapshot(settings.index_dir)
-    mask = build_mask(filters, snap.codes, snap.manifest["vocab"], snap.dates) if filters else None
+def retrieve_candidates(qn: str, settings: Settings, snap: Snapshot, mode: str, n: int,
+                        mask: np.ndarray | None) -> tuple[dict[int, float], dict[int, float], np.ndarray | None,
+                                                          dict[str, float]]:
+    """Top-n rows from each side ({row: score}), the query vector, and timings in ms."""
     timings: dict[str, float] = {}
-    n = max(settings.candidates, k * 5)
     dense: dict[int, float] = {}
     lexical: dict[int, float] = {}
     qv = None
@@ -213,14 +201,39 @@ def search(query: str, settings: Settings, k: int = 10, mode: str = "hybrid",
         rows, scores = snap.lexical.search(tokens, n, mask)
         lexical = {int(r): float(s) for r, s in zip(rows, scores)}
         timings["lexical"] = (time.perf_counter() - t) * 1000
-    t = time.perf_counter()
-    fused = fuse(dense, lexical, settings) if mode == "hybrid" else (dense or lexical)
-    best: dict[int, tuple[float, int]] = {}  # document id -> (score, row)
+    return dense, lexical, qv, timings
+
+
+def rank_documents(fused: dict[int, float], snap: Snapshot, k: int) -> list[tuple[int, tuple[float, int]]]:
+    """One entry per document — its best chunk — as (document id, (score, row)), best first."""
+    best: dict[int, tuple[float, int]] = {}
     for row, s in fused.items():
         did = int(snap.doc_ids[row])
         if did not in best or s > best[did][0]:
             best[did] = (s, row)
-    top = sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)[:k]
+    return sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)[:k]
+
+
+def search(query: str, settings: Settings, k: int = 10, mode: str = "hybrid",
+           customer: str | None = None, filters: Filters | None = None) -> SearchResponse:
+    """Search the current index. Raises ValueError for bad input, NoIndexError before any ingest."""
+    t0 = time.perf_counter()
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}")
+    qn = normalize(query or "")
+    if not qn:
+        raise ValueError("query is empty")
+    if len(qn) > settings.max_query_chars:
+        raise ValueError(f"query is longer than {settings.max_query_chars} characters")
+    if not 1 <= k <= 100:
+        raise ValueError("k must be between 1 and 100")
+    snap = get_snapshot(settings.index_dir)
+    mask = build_mask(filters, snap.codes, snap.manifest["vocab"], snap.dates) if filters else None
+    n = max(settings.candidates, k * 5)
+    dense, lexical, qv, timings = retrieve_candidates(qn, settings, snap, mode, n, mask)
+    t = time.perf_counter()
+    fused = fuse(dense, lexical, settings) if mode == "hybrid" else (dense or lexical)
+    top = rank_documents(fused, snap, k)
     timings["fusion"] = (time.perf_counter() - t) * 1000
     t = time.perf_counter()
     session = session_for(settings.db_url)

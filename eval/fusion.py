@@ -1,0 +1,74 @@
+"""``hikitsugi eval fusion``: choose the lexical/dense fusion by measurement.
+
+For each labeled query the two candidate lists are retrieved once (with the product's
+own ``retrieve_candidates``), then every fusion variant is applied to the same lists
+with the product's own ``fuse`` and ``rank_documents``. That makes a sweep over many
+variants cost one pass of query embedding.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from sqlalchemy import select
+from tqdm import tqdm
+
+from eval.retrieval import evaluate_rankings, load_dataset
+from hikitsugi.config import Settings
+from index.embedder import model_path
+
+VARIANTS: dict[str, dict] = {
+    "dense": {"_mode": "dense"},
+    "lexical": {"_mode": "lexical"},
+    "lexical, no synonyms": {"_mode": "lexical", "_no_synonyms": True},
+    "rrf k=60": {"fusion": "rrf", "rrf_k": 60},
+    "minmax 0.3 dense": {"fusion": "minmax", "dense_weight": 0.3},
+    "minmax 0.4 dense": {"fusion": "minmax", "dense_weight": 0.4},
+    "minmax 0.5 dense": {"fusion": "minmax", "dense_weight": 0.5},
+    "minmax 0.6 dense": {"fusion": "minmax", "dense_weight": 0.6},
+    "minmax 0.7 dense": {"fusion": "minmax", "dense_weight": 0.7},
+}
+
+
+def fusion_sweep(root: Path, settings: Settings, limit: int = 0) -> dict[str, dict[str, float]]:
+    from index.lexical import tokenize
+    from index.search import fuse, get_snapshot, rank_documents, retrieve_candidates
+    from index.store import Document, session_for
+    from index.update import ingest_paths
+    from ingest.normalize import normalize
+
+    ds = load_dataset(root)
+    home = Path(tempfile.mkdtemp(prefix="hikitsugi-fusion-"))
+    s = settings.model_copy(update={"home": home, "database_url": "", "model": model_path(settings)})
+    try:
+        ingest_paths(ds.ingest, s)
+        snap = get_snapshot(s.index_dir)
+        session = session_for(s.db_url)
+        sid = dict(session.execute(select(Document.id, Document.source_id)).all())
+        session.close()
+        qids = [q for q in ds.queries if ds.qrels.get(q)][: limit or None]
+        runs: dict[str, dict[str, list[str]]] = {v: {} for v in VARIANTS}
+        for qid in tqdm(qids, desc="fusion sweep", unit="q", file=sys.stderr, disable=None):
+            qn = normalize(ds.queries[qid])
+            dense, lexical, _, _ = retrieve_candidates(qn, s, snap, "hybrid", s.candidates, None)
+            plain = None
+            for name, v in VARIANTS.items():
+                if v.get("_mode") == "dense":
+                    fused = dense
+                elif v.get("_no_synonyms"):
+                    if plain is None:
+                        rows, scores = snap.lexical.search(tokenize(qn), s.candidates)
+                        plain = {int(r): float(x) for r, x in zip(rows, scores)}
+                    fused = plain
+                elif v.get("_mode") == "lexical":
+                    fused = lexical
+                else:
+                    fused = fuse(dense, lexical, s.model_copy(update=v))
+                runs[name][qid] = [sid[d] for d, _ in rank_documents(fused, snap, 10)]
+        return {name: {k: v for k, v in evaluate_rankings(r, ds.qrels, []).items() if not k.startswith("latency")}
+                for name, r in runs.items()}
+    finally:
+        shutil.rmtree(home, ignore_errors=True)

@@ -34,7 +34,13 @@ SUPPORTED = set(MANUAL_PARSERS) | RECORD_EXTS | CUSTOMER_EXTS | {".eml"}
 @dataclass
 class SourceFile:
     path: Path
-    rel: str  # stable id of the file: path relative to the ingest root, with '/'
+    rel: str  # path relative to the ingest root, with '/': what documents show as source_path
+    root: str = ""  # the ingest root it was found under (absolute); "" = unknown
+
+    @property
+    def key(self) -> str:
+        """Identity of the file across runs and roots: its absolute path."""
+        return str(self.path.absolute())
 
 
 @dataclass
@@ -47,8 +53,12 @@ class FileResult:
     error: str | None = None  # the whole file failed
 
 
-def discover(paths: list[Path]) -> tuple[list[SourceFile], list[str]]:
-    """Supported files under each path, in a stable order; unknown names are reported."""
+def discover(paths: list[Path], pattern: str | None = None) -> tuple[list[SourceFile], list[str]]:
+    """Supported files under each path, in a stable order; unknown names are reported.
+
+    ``pattern`` (a glob such as ``**/*.md``, relative to each folder) restricts what is
+    taken from folders; hidden and ``_``-prefixed names are always left out.
+    """
     files: list[SourceFile] = []
     problems: list[str] = []
     for root in paths:
@@ -58,14 +68,15 @@ def discover(paths: list[Path]) -> tuple[list[SourceFile], list[str]]:
         if root.is_file():
             candidates = [(root, root.name)]
         else:
+            found = root.glob(pattern) if pattern else root.rglob("*")
             candidates = [
                 (p, p.relative_to(root).as_posix())
-                for p in sorted(root.rglob("*"))
+                for p in sorted(found)
                 if p.is_file() and not any(part.startswith((".", "_")) for part in p.relative_to(root).parts)
             ]
         for p, rel in candidates:
             if p.suffix.lower() in SUPPORTED:
-                files.append(SourceFile(p, rel))
+                files.append(SourceFile(p, rel, str(root.absolute())))
             elif root.is_file() or p.name.lower() != "readme.md":
                 problems.append(f"{p}: unsupported file type '{p.suffix}' — skipped")
     return files, problems

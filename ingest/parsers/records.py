@@ -25,8 +25,6 @@ RECORD_EXTS = {".csv", ".tsv", ".xlsx", ".json", ".jsonl", ".ndjson"}
 
 # Labels shown in front of each part of a case, so a chunk reads like the ticket.
 _LABELS = {
-    "title": "件名",
-    "body": "問い合わせ内容",
     "first_response": "一次対応",
     "resolution": "解決策",
     "cause": "原因",
@@ -111,10 +109,15 @@ def _rows_json(data: bytes, lines: bool, result: RecordResult) -> Iterator[tuple
             result.problems.append(f"item {i}: expected an object — skipped")
 
 
+_NONE_WORDS = {"なし", "無し", "ナシ", "-", "ー", "―", "n/a", "na", "none", "null", "該当なし"}
+
+
 def _as_text(value: Any) -> str:
+    """Cell text; the many ways exports say "nothing" (なし, -, N/A) become empty."""
     if value is None:
         return ""
-    return str(value).strip()
+    text = str(value).strip()
+    return "" if text.lower() in _NONE_WORDS else text
 
 
 def _as_date(value: Any) -> str | None:
@@ -162,9 +165,9 @@ def parse_records(data: bytes, path: Path, rel: str, mapping: dict[str, str] | N
             continue
         is_case = bool(get.get("resolution") or get.get("escalated_to") or get.get("cause"))
         # The symptom and the resolution are separate blocks so that a query about the
-        # symptom is not diluted by resolution wording, and vice versa.
-        symptom = "\n".join(f"{_LABELS[f]}: {v}" for f, v in parts[:2] if v)
-        blocks = [Block(symptom)]
+        # symptom is not diluted by resolution wording, and vice versa. The title is not
+        # repeated in the text: it is the document title, which every chunk carries.
+        blocks = [Block(get.get("body") or get.get("title", ""))]
         answer = "\n".join(f"{_LABELS[f]}: {v}" for f, v in parts[2:] if v)
         if answer:
             blocks.append(Block(answer, ("対応",)))

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     default_escalate_to: str = Field("二次対応（技術サポート）", description="Who gets low-confidence escalations.")
     max_query_chars: int = Field(1000, description="Longest query accepted.")
     max_file_mb: int = Field(200, description="Files larger than this are skipped with a message.")
+    purge_grace_s: float = Field(2.0, description="Seconds a re-index waits after switching to a new index before "
+                                 "deleting the old document versions (in-flight queries may still read them).")
     host: str = Field("127.0.0.1")
     port: int = Field(8000)
     torch_threads: int = Field(0, description="0 = torch default.")

@@ -4,7 +4,10 @@ Each generation is a directory ``index/gen-<timestamp>`` with the FAISS index, t
 lexical index and a manifest. The file ``index/CURRENT`` names the live generation and
 is replaced with ``os.replace`` (atomic on POSIX), so a reader sees either the old or
 the new index, never a mix, and a crash during a build leaves the old one serving.
-Vectors come from the database, so a rebuild never re-embeds.
+Vectors come from the database, so a rebuild never re-embeds. Only live document rows
+(not retired versions, see :mod:`index.store`) go into a generation. Leftovers of a
+build that was killed (``.gen-*.tmp``) are never named by CURRENT, so never served, and
+are removed by the next locked run (:func:`cleanup_leftovers`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from sqlalchemy.orm import Session
 from hikitsugi.config import Settings
 from index.embedder import model_id
 from index.filters import CODED_FIELDS, code_value, to_epoch
+from index.hooks import pause_at
 from index.lexical import LexicalIndex
 from index.store import Chunk, Document, Embedding
 
@@ -60,6 +64,7 @@ def build_snapshot(session: Session, settings: Settings) -> str:
                Document.customer, Document.occurred_at, Document.meta, Embedding.vector)
         .join(Document, Document.id == Chunk.document_id)
         .join(Embedding, (Embedding.embed_hash == Chunk.embed_hash) & (Embedding.model == mid), isouter=True)
+        .where(Document.retired_at.is_(None))
         .order_by(Chunk.id)
     ).all()
     missing = [r.id for r in rows if r.vector is None]
@@ -100,6 +105,7 @@ def build_snapshot(session: Session, settings: Settings) -> str:
                 "built_s": round(time.perf_counter() - t0, 2)}
     (tmp / "manifest.json").write_text(json.dumps(manifest))
     _fsync_dir(tmp)
+    pause_at("snapshot")
     os.replace(tmp, index_dir / name)
     cur_tmp = index_dir / ".CURRENT.tmp"
     cur_tmp.write_text(name)
@@ -118,6 +124,27 @@ def embed_text(title: str, context: str, text: str) -> str:
     """What the dense side sees for a chunk (the model's passage prompt is added later)."""
     head = " > ".join(x for x in (title, context) if x)
     return f"{head}\n{text}" if head else text
+
+
+def load_rows(index_dir: Path, name: str) -> tuple[dict, np.ndarray, np.ndarray]:
+    """A generation's manifest, chunk ids and document ids (cheap: no index is loaded)."""
+    gen = index_dir / name
+    manifest = json.loads((gen / "manifest.json").read_text())
+    with np.load(gen / "rows.npz") as arr:
+        return manifest, arr["chunk_ids"], arr["doc_ids"]
+
+
+def cleanup_leftovers(index_dir: Path) -> int:
+    """Remove what a killed build left behind. Only call while holding the re-index lock
+    (no other build can be in progress then). Returns the number of entries removed."""
+    n = 0
+    for p in list(index_dir.glob(".gen-*.tmp")) + list(index_dir.glob(".CURRENT.tmp")):
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        n += 1
+    return n
 
 
 def load_snapshot(index_dir: Path, name: str) -> Snapshot:

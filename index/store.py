@@ -4,6 +4,14 @@ SQLite by default (a file under HIKITSUGI_HOME), PostgreSQL by URL. Embeddings a
 stored keyed by (model, hash of the embedded text), so re-ingesting unchanged text —
 or rebuilding the vector index — never re-embeds, and a chunk that moves between
 documents keeps its vector.
+
+Documents are versioned rather than updated in place: a changed document gets a new row
+and the old row is *retired* (``retired_at`` set) but kept, with its chunks, until no
+served index generation refers to it any more. So the generation that is live while a
+re-index runs (or after one was killed) always finds exactly the rows it was built from.
+
+The schema is owned by Alembic (``index/migrations``); :func:`engine_for` upgrades a
+database to the latest revision the first time a process opens it.
 """
 
 from __future__ import annotations
@@ -17,12 +25,14 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
     Text,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
@@ -37,10 +47,20 @@ class Base(DeclarativeBase):
 
 
 class Source(Base):
-    """A file that was ingested, with the hash of its bytes to detect changes."""
+    """A file that was ingested, with the hash of its bytes to detect changes.
+
+    ``path`` is the file's absolute path (unique even when two ingest roots hold the same
+    relative name); ``rel`` is the path relative to the root it was found under, which is
+    what documents show as their ``source_path``; ``root`` is that root (absolute), used
+    by ``reindex`` to tell a deleted file from a root that is missing. Rows written before
+    revision 0002 have ``path == rel`` and no root; they are adopted on the next ingest.
+    """
 
     __tablename__ = "sources"
     path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    rel: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    root: Mapped[str | None] = mapped_column(String(1024), nullable=True, index=True)
+    parse_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)  # kind/mapping it was parsed with
     file_hash: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default="ok")  # ok | failed
@@ -50,9 +70,16 @@ class Source(Base):
 
 class Document(Base):
     __tablename__ = "documents"
+    __table_args__ = (
+        # one live row per source id; retired versions may share it until they are purged
+        Index("uq_documents_source_id_live", "source_id", unique=True,
+              sqlite_where=text("retired_at IS NULL"), postgresql_where=text("retired_at IS NULL")),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    source_id: Mapped[str] = mapped_column(String(512), unique=True, index=True)
+    source_id: Mapped[str] = mapped_column(String(512), index=True)
     source_path: Mapped[str] = mapped_column(String(1024), index=True)
+    source_key: Mapped[str | None] = mapped_column(String(1024), index=True, nullable=True)  # Source.path
+    retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
     kind: Mapped[str] = mapped_column(String(16), index=True)
     title: Mapped[str] = mapped_column(Text)
     customer: Mapped[str | None] = mapped_column(String(256), index=True, nullable=True)
@@ -94,11 +121,14 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
 
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
-    """One engine per URL; SQLite gets WAL so readers never block the writer."""
+    """One engine per URL, migrated to the latest schema; SQLite gets WAL so readers
+    never block the writer."""
+    from index.migrate import upgrade
+
     engine = create_engine(url, future=True, pool_pre_ping=True)
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
-    Base.metadata.create_all(engine)
+    upgrade(engine)
     return engine
 
 

@@ -217,6 +217,28 @@ def eval_fusion(
                        f"{v['mrr@10']:7.3f} {v['ndcg@10']:8.3f}")
 
 
+@eval_app.command("guidance")
+def eval_guidance(
+    dataset: Path = typer.Option(..., help="Labeled BEIR-format data set (our support queries)."),
+    min_precision: float = typer.Option(0.9, help="Required share of self_resolve answers that point at a relevant case."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Calibrate the self-resolve confidence threshold on labeled queries."""
+    from eval.guidance import calibrate
+
+    _setup_logging()
+    out = calibrate(dataset, get_settings(), min_precision=min_precision)
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"queries: {out['queries']} (answered {out['answered']}, no answer {out['no_answer']})")
+    typer.echo(f"recommended threshold: {out['recommended_threshold']}  shipped: {out['at_shipped']}")
+    typer.echo(f"{'threshold':>9} {'self-resolve':>12} {'precision':>9} {'no-answer→self':>15}")
+    for x in out["sweep"]:
+        prec = f"{x['precision']:.3f}" if x["precision"] is not None else "-"
+        typer.echo(f"{x['threshold']:9.2f} {x['self_resolve_rate']:12.3f} {prec:>9} {x['no_answer_told_self_resolve']:15d}")
+
+
 @eval_app.command("deflection")
 def eval_deflection(
     history: Path = typer.Option(..., help="Escalation history (CSV/TSV/XLSX/JSON/JSONL, any encoding)."),

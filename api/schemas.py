@@ -48,6 +48,8 @@ class ResultCard(BaseModel):
     status: Optional[str] = None
     resolved_by: Optional[str] = None
     dense_score: Optional[float] = Field(None, description="Cosine similarity of the best passage to the query.")
+    similar_count: int = Field(0, description="Other cases with the same resolution folded into this card (同様の事例).")
+    similar_ids: list[str] = Field(default_factory=list)
 
 
 class Commitment(BaseModel):
@@ -89,6 +91,7 @@ class SearchResponseOut(BaseModel):
     guidance: Optional[GuidanceOut] = None
     took_ms: float
     timings_ms: dict[str, float]
+    search_id: Optional[str] = Field(None, description="Id of this search in the search log; send it with POST /feedback.")
 
 
 class DocumentOut(BaseModel):

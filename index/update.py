@@ -327,19 +327,19 @@ def _publish(session: Session, settings: Settings, report: IngestReport, force: 
     purge_retired(session, settings, report)
 
 
-def _prepare(session: Session, settings: Settings) -> None:
+def _prepare(session: Session, settings: Settings, report: IngestReport) -> None:
     """Start of a locked run: drop a killed run's leftovers (half-built generations, retired
     rows nothing serves any more)."""
     settings.ensure_dirs()
     cleanup_leftovers(settings.index_dir)
-    purge_retired(session, settings)
+    purge_retired(session, settings, report)
 
 
 def _run(entries: list[SourceEntry], settings: Settings, report: IngestReport, delete_missing: bool,
          force_snapshot: bool) -> None:
     session = session_for(settings.db_url)
     try:
-        _prepare(session, settings)
+        _prepare(session, settings, report)
         seen: dict[str, tuple[SourceFile, SourceEntry]] = {}
         scanned_roots: set[str] = set()
         for entry in entries:
@@ -416,7 +416,7 @@ def rebuild_index(settings: Settings, wait_lock: bool = False) -> IngestReport:
     with index_lock(settings, wait=wait_lock, command="index rebuild"):
         session = session_for(settings.db_url)
         try:
-            _prepare(session, settings)
+            _prepare(session, settings, report)
             _publish(session, settings, report, force=True)
         finally:
             session.close()

@@ -69,9 +69,12 @@ class LexicalIndex:
         weights = None if mask is None else mask.astype(np.float32)
         return np.asarray(self.retriever.get_scores(known, weight_mask=weights), dtype=np.float32)
 
-    def search(self, tokens: list[str], n: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top n (row numbers, scores) with score > 0."""
+    def search(self, tokens: list[str], n: int, mask: np.ndarray | None = None,
+               extra: list[str] | None = None, extra_weight: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+        """Top n (row numbers, scores) with score > 0; ``extra`` tokens (synonyms) count at ``extra_weight``."""
         scores = self.scores(tokens, mask)
+        if extra:
+            scores = scores + extra_weight * self.scores(extra, mask)
         if not len(scores):
             return np.array([], dtype=np.int64), np.array([], dtype=np.float32)
         n = min(n, len(scores))

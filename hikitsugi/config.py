@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     collapse_similar: bool = Field(True, description="Fold cases with the same resolution group into one card.")
     max_query_chars: int = Field(1000, description="Longest query accepted.")
     max_file_mb: int = Field(200, description="Files larger than this are skipped with a message.")
-    purge_grace_s: float = Field(2.0, description="Seconds a re-index waits after switching to a new index before "
+    purge_grace_s: float = Field(5.0, description="Seconds a re-index waits after switching to a new index before "
                                  "deleting the old document versions (in-flight queries may still read them).")
     analytics_days: int = Field(30, description="Lead reports: days of the search log behind top queries and content gaps.")
     gap_similarity: float = Field(0.9, description="Lead reports: cosine above which queries with no confident hit "

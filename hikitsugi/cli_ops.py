@@ -73,8 +73,10 @@ def reindex(
 
 @index_app.command("rebuild")
 def index_rebuild(as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
-    """Recreate the vector and lexical index from the database, from stored vectors only
-    (nothing is parsed or re-embedded), and switch to it atomically."""
+    """Recreate the vector and lexical index from stored vectors; nothing is re-embedded.
+
+    Nothing is parsed either; the new generation is switched to atomically, like a
+    re-index. Exit code 3 when another run holds the lock."""
     from index.update import LOCK_BUSY_EXIT, LockBusy, rebuild_index
 
     _setup_logging()

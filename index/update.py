@@ -55,7 +55,7 @@ from ingest.sources import SourceEntry
 
 log = logging.getLogger("hikitsugi.ingest")
 
-STAGES = ("parse", "chunk", "embed", "write", "snapshot")
+STAGES = ("parse", "chunk", "embed", "write", "snapshot", "purge")  # purge includes the grace wait
 LOCK_FILE = "reindex.lock"
 LOCK_BUSY_EXIT = 3
 
@@ -320,11 +320,13 @@ def _publish(session: Session, settings: Settings, report: IngestReport, force: 
         report.snapshot = build_snapshot(session, settings)
     report._tick("snapshot", t)
     pause_at("switch")
+    t = time.perf_counter()
     if report.snapshot and _has_retired(session):
         # a server that picked the previous generation a moment ago may still be reading
         # its rows: give in-flight queries time to finish before deleting them
         time.sleep(settings.purge_grace_s)
     purge_retired(session, settings, report)
+    report._tick("purge", t)
 
 
 def _prepare(session: Session, settings: Settings, report: IngestReport) -> None:

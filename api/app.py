@@ -10,11 +10,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import BackgroundTasks, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from api import feedback, leads
+from api.deps import Principal, current_principal
 from api.schemas import DocumentOut, ErrorOut, Health, SearchRequest, SearchResponseOut
 from hikitsugi.config import get_settings
 from index.filters import Filters
@@ -50,7 +53,8 @@ def create_app() -> FastAPI:
 
     @app.post("/search", response_model=SearchResponseOut,
               responses={422: {"model": ErrorOut}, 503: {"model": ErrorOut}})
-    def post_search(req: SearchRequest) -> dict:
+    def post_search(req: SearchRequest, background: BackgroundTasks,
+                    principal: Principal = Depends(current_principal)) -> dict:
         settings = get_settings()
         try:
             filters = None
@@ -66,7 +70,9 @@ def create_app() -> FastAPI:
             raise HTTPException(422, [{"field": "customer", "message": str(exc)}]) from None
         except ValueError as exc:
             raise HTTPException(422, [{"field": "query", "message": str(exc)}]) from None
-        return resp.to_dict()
+        out = resp.to_dict()
+        out["search_id"] = feedback.log_search(background, principal, req.model_dump(mode="json"), out)
+        return out
 
     @app.get("/documents/{source_id:path}", response_model=DocumentOut, responses={404: {"model": ErrorOut}})
     def document(source_id: str) -> dict:
@@ -79,5 +85,16 @@ def create_app() -> FastAPI:
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
+    @app.get("/widget.js", include_in_schema=False)
+    def widget() -> FileResponse:
+        return FileResponse(STATIC / "widget.js", media_type="text/javascript; charset=utf-8")
+
+    app.include_router(feedback.router)
+    app.include_router(leads.router)
+    app.include_router(leads.page_router)
+    origins = [o.strip() for o in get_settings().cors_origins.split(",") if o.strip()]
+    if origins:  # pages on other origins that embed the search box (widget.js)
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "X-API-Key", "Content-Type"], max_age=600)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

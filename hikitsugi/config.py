@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     purge_grace_s: float = Field(5.0, description="Seconds a re-index waits after switching to a new index before "
                                  "deleting the old document versions (in-flight queries may still read them).")
     analytics_days: int = Field(30, description="Lead reports: days of the search log behind top queries and content gaps.")
-    gap_similarity: float = Field(0.9, description="Lead reports: cosine above which queries with no confident hit "
+    gap_similarity: float = Field(0.88, description="Lead reports: cosine above which queries with no confident hit "
                                   "are one content gap (average-linkage clustering).")
     unretrieved_days: int = Field(90, description="Lead reports: a document not shown in any result for this many "
                                   "days is 'never retrieved'.")

@@ -73,10 +73,18 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def server(sample_home, model_dir):
+def host_page_origin() -> str:
+    """Origin of the plain page that embeds the search box in the browser tests (another
+    loopback port, so the widget's calls are cross-origin); the server allows it."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(scope="session")
+def server(sample_home, model_dir, host_page_origin):
     """A real `hikitsugi serve` process on loopback over the sample home."""
     port = free_port()
-    env = {**os.environ, "HIKITSUGI_HOME": str(sample_home), "HIKITSUGI_MODEL": str(model_dir)}
+    env = {**os.environ, "HIKITSUGI_HOME": str(sample_home), "HIKITSUGI_MODEL": str(model_dir),
+           "HIKITSUGI_CORS_ORIGINS": host_page_origin}
     log = open(sample_home / "server.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "hikitsugi", "serve", "--port", str(port)],
                             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)

@@ -12,6 +12,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from index.store import Base
+import index.feedback_store  # noqa: E402,F401  (search_log, feedback on the same metadata)
 
 config = context.config
 target_metadata = Base.metadata

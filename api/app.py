@@ -17,10 +17,16 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import feedback, leads
+from api import audit as audit_routes
+from api import auth
+from api.audit import record_reads
 from api.deps import Principal, current_principal
+from api.hardening import check_secret, document_auth_errors, mask_pii_in_logs
+from api.limits import BodySizeLimit
 from api.schemas import DocumentOut, ErrorOut, Health, SearchRequest, SearchResponseOut
 from hikitsugi.config import get_settings
 from index.filters import Filters
+from index.access import Forbidden, Reads
 from index.search import NoIndexError, get_document, get_snapshot, search
 
 STATIC = Path(__file__).parent / "static"
@@ -63,22 +69,31 @@ def create_app() -> FastAPI:
                 filters = Filters(list(f.kinds), list(f.customers), list(f.statuses), list(f.products),
                                   list(f.categories), f.date_from and f.date_from.isoformat(),
                                   f.date_to and f.date_to.isoformat())
-            resp = search(req.query, settings, k=req.k, mode=req.mode, customer=req.customer, filters=filters)
+            resp = search(req.query, settings, k=req.k, mode=req.mode, customer=req.customer, filters=filters,
+                          viewer=principal)
         except NoIndexError as exc:
             raise HTTPException(503, str(exc)) from None
         except LookupError as exc:
             raise HTTPException(422, [{"field": "customer", "message": str(exc)}]) from None
         except ValueError as exc:
             raise HTTPException(422, [{"field": "query", "message": str(exc)}]) from None
+        record_reads(settings, principal, resp.sensitive_reads, "search")
         out = resp.to_dict()
         out["search_id"] = feedback.log_search(background, principal, req.model_dump(mode="json"), out)
         return out
 
-    @app.get("/documents/{source_id:path}", response_model=DocumentOut, responses={404: {"model": ErrorOut}})
-    def document(source_id: str) -> dict:
-        doc = get_document(source_id, get_settings())
+    @app.get("/documents/{source_id:path}", response_model=DocumentOut,
+             responses={403: {"model": ErrorOut}, 404: {"model": ErrorOut}})
+    def document(source_id: str, principal: Principal = Depends(current_principal)) -> dict:
+        settings = get_settings()
+        reads = Reads()
+        try:
+            doc = get_document(source_id, settings, viewer=principal, reads=reads)
+        except Forbidden as exc:
+            raise HTTPException(403, str(exc)) from None
         if doc is None:
             raise HTTPException(404, f"no document with id '{source_id}'")
+        record_reads(settings, principal, reads, "document")
         return doc
 
     @app.get("/", include_in_schema=False)
@@ -96,5 +111,11 @@ def create_app() -> FastAPI:
     if origins:  # pages on other origins that embed the search box (widget.js)
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "X-API-Key", "Content-Type"], max_age=600)
+    app.include_router(auth.router)
+    app.include_router(audit_routes.router)
+    app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)
+    document_auth_errors(app)
+    mask_pii_in_logs()
+    check_secret()
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

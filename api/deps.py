@@ -1,31 +1,76 @@
 """Who is calling: the principal behind a request, and role checks.
 
 Every route that needs a caller depends on :func:`current_principal`; routes limited to
-a role use ``Depends(require_role("lead", "admin"))``. The access layer (API keys, tokens,
-per-customer assignments) lives behind this one function, so routes never parse
-headers themselves.
+a role use ``Depends(require_role("lead", "admin"))``. The access layer lives behind this
+one function, so routes never parse headers themselves:
+
+* ``X-API-Key: hk_…`` — a key made with ``hikitsugi keys create`` (stored hashed), or
+* ``Authorization: Bearer <token>`` — a short-lived token from ``POST /auth/token``.
+
+The principal carries the customers the user fully sees *today* (assignments and live
+handover grants, read on every request, so a revocation takes effect at once). Each
+key (each token user) is rate limited; over the limit the answer is 429 with
+``Retry-After``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-ROLES = ("agent", "lead", "admin")
+from api import tokens
+from api.limits import limiter
+from hikitsugi.config import get_settings
+from index import access_store
+from index.access import Principal, today
+from index.store import session_for
+
+ROLES = access_store.ROLES
+__all__ = ["Principal", "current_principal", "require_role", "ROLES"]
+
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False,
+                        description="An API key from `hikitsugi keys create` (shown once when it is created).")
+_bearer = HTTPBearer(auto_error=False, description="A short-lived token from POST /auth/token.")
 
 
-@dataclass(frozen=True)
-class Principal:
-    user: str
-    role: str  # agent | lead | admin
-    key_id: str | None = None
-    customers: frozenset[str] = field(default_factory=frozenset)  # customer ids this user may fully see
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(401, message, headers={"WWW-Authenticate": 'Bearer, ApiKey header="X-API-Key"'})
 
 
-def current_principal(request: Request) -> Principal:
-    """Placeholder until API keys land: everyone is a local admin."""
-    return Principal(user="local", role="admin")
+def current_principal(request: Request, api_key: str | None = Security(_api_key),
+                      bearer: HTTPAuthorizationCredentials | None = Security(_bearer)) -> Principal:
+    settings = get_settings()
+    source = request.client.host if request.client else None
+    session = session_for(settings.db_url)
+    try:
+        if api_key:
+            row = access_store.find_key(session, api_key.strip())
+            if row is None:
+                raise _unauthorized("the API key is not valid (unknown or revoked)")
+            user, role, key_id, bucket = row.user, row.role, row.key_id, row.key_id
+        elif bearer is not None and bearer.credentials:
+            try:
+                claims = tokens.verify(settings, bearer.credentials)
+            except tokens.TokenError as exc:
+                raise _unauthorized(str(exc)) from None
+            if access_store.active_key(session, claims["kid"]) is None:
+                raise _unauthorized("the key that issued this token has been revoked")
+            user, role, key_id = claims["sub"], claims["role"], claims["kid"]
+            bucket = f"{key_id}/{user}"
+            if role not in ROLES:
+                raise _unauthorized("the token is not valid")
+        else:
+            raise _unauthorized("this needs an API key (header X-API-Key) or a token (Authorization: Bearer …)")
+        customers = access_store.visible_customers(session, user, today(settings.timezone))
+    finally:
+        session.close()
+    wait = limiter(settings.rate_limit_per_s, settings.rate_limit_burst).allow(bucket)
+    if wait:
+        raise HTTPException(429, "too many requests for this key; slow down",
+                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
+    return Principal(user=user, role=role, key_id=key_id, customers=customers, source=source)
 
 
 def require_role(*roles: str):

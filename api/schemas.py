@@ -50,6 +50,8 @@ class ResultCard(BaseModel):
     dense_score: Optional[float] = Field(None, description="Cosine similarity of the best passage to the query.")
     similar_count: int = Field(0, description="Other cases with the same resolution folded into this card (同様の事例).")
     similar_ids: list[str] = Field(default_factory=list)
+    redacted: bool = Field(False, description="Personal data was masked (●●●) or private parts left out, because "
+                           "the caller is not assigned to this customer.")
 
 
 class Commitment(BaseModel):
@@ -61,6 +63,14 @@ class Commitment(BaseModel):
     expired: bool
 
 
+class EmergencyContact(BaseModel):
+    name: Optional[str] = None
+    role: Optional[str] = None
+    phone: Optional[str] = None
+    email: Optional[str] = None
+    note: Optional[str] = None
+
+
 class CustomerContextOut(BaseModel):
     customer_id: str
     name: str
@@ -70,6 +80,10 @@ class CustomerContextOut(BaseModel):
     arrangements: list[str]
     preferences: list[str]
     matched_by: str
+    emergency_contacts: list[EmergencyContact] = Field(
+        default_factory=list, description="Only for staff assigned to the customer (each read is audited).")
+    restricted: bool = Field(False, description="Only the basic part is shown: the caller is not assigned to "
+                             "this customer (no arrangements, preferences, contacts, reasons or approvers).")
 
 
 class GuidanceOut(BaseModel):
@@ -103,6 +117,7 @@ class DocumentOut(BaseModel):
     occurred_at: Optional[str] = None
     meta: dict[str, Any]
     chunks: list[dict[str, str]]
+    redacted: bool = Field(False, description="Personal data masked / private parts left out for this caller.")
 
 
 class Health(BaseModel):
@@ -113,3 +128,36 @@ class Health(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: Any
+
+
+class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user: str = Field(..., min_length=1, max_length=256, pattern=r"^\S(.*\S)?$",
+                      description="The staff user signed in to the host tool.")
+    role: Literal["agent", "lead", "admin"] = "agent"
+    ttl_s: Optional[int] = Field(None, ge=60, le=43200, description="Lifetime in seconds (default from settings).")
+
+
+class TokenOut(BaseModel):
+    token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: str
+    user: str
+    role: str
+
+
+class AuditEventOut(BaseModel):
+    id: int
+    at: str
+    actor: str
+    role: Optional[str] = None
+    key_id: Optional[str] = None
+    action: str
+    target: str
+    field: Optional[str] = None
+    source: Optional[str] = None
+    detail: dict[str, Any]
+
+
+class AuditOut(BaseModel):
+    events: list[AuditEventOut]

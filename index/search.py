@@ -26,6 +26,7 @@ from hikitsugi.config import Settings
 from index.embedder import get_embedder
 from index.filters import Filters, build_mask
 from index.guidance import Guidance, decide
+from index import access
 from index.highlight import snippet
 from index.lexical import tokenize
 from index.synonyms import synonym_tokens
@@ -60,6 +61,7 @@ class Result:
     dense_score: float | None = None
     similar_count: int = 0  # other cases with the same resolution group collapsed into this card
     similar_ids: list[str] = field(default_factory=list)
+    redacted: bool = False  # personal data masked / private parts left out for this viewer (index.access)
 
 
 @dataclass
@@ -72,6 +74,8 @@ class CustomerContext:
     arrangements: list[str]
     preferences: list[str]
     matched_by: str  # "parameter" | "query"
+    emergency_contacts: list[dict[str, Any]] = field(default_factory=list)  # only for viewers who may see them
+    restricted: bool = False  # the viewer sees the basic part only (index.access)
 
 
 @dataclass
@@ -85,8 +89,12 @@ class SearchResponse:
     took_ms: float = 0.0
     timings_ms: dict[str, float] = field(default_factory=dict)
 
+    sensitive_reads: access.Reads = field(default_factory=access.Reads)  # for the audit log; not in the JSON
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("sensitive_reads", None)
+        return out
 
 
 _lock = threading.Lock()
@@ -238,8 +246,12 @@ def collapse_similar(results: list[Result], k: int, groups: dict[str, str | None
 
 
 def search(query: str, settings: Settings, k: int = 10, mode: str = "hybrid",
-           customer: str | None = None, filters: Filters | None = None) -> SearchResponse:
-    """Search the current index. Raises ValueError for bad input, NoIndexError before any ingest."""
+           customer: str | None = None, filters: Filters | None = None,
+           viewer: access.Principal | None = None) -> SearchResponse:
+    """Search the current index. Raises ValueError for bad input, NoIndexError before any ingest.
+
+    ``viewer`` is who will see the response (index.access): parts it may not see are
+    excluded inside retrieval and personal data masked; None = a trusted caller."""
     t0 = time.perf_counter()
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
@@ -252,6 +264,14 @@ def search(query: str, settings: Settings, k: int = 10, mode: str = "hybrid",
         raise ValueError("k must be between 1 and 100")
     snap = get_snapshot(settings.index_dir)
     mask = build_mask(filters, snap.codes, snap.manifest["vocab"], snap.dates) if filters else None
+    cat = None
+    if viewer is not None:
+        session = session_for(settings.db_url)
+        try:
+            cat = access.catalog(session, settings.db_url, snap)
+        finally:
+            session.close()
+        mask = access.combine(mask, access.row_mask(cat, viewer))
     n = max(settings.candidates, k * 5)
     dense, lexical, qv, timings = retrieve_candidates(qn, settings, snap, mode, n, mask)
     t = time.perf_counter()
@@ -283,6 +303,10 @@ def search(query: str, settings: Settings, k: int = 10, mode: str = "hybrid",
         ))
     results = collapse_similar(results, k, {d.source_id: (d.meta or {}).get("cause_group") for d in docs.values()}) \
         if settings.collapse_similar else results[:k]
+    reads = access.Reads()
+    if cat is not None:
+        results = access.redact_results(results, {d.source_id: d for d in docs.values()}, viewer, cat, qn, reads)
+        ctx = access.redact_context(ctx, viewer, cat, reads)
     timings["db"] = (time.perf_counter() - t) * 1000
     t = time.perf_counter()
     embed = get_embedder(settings).embed_queries if qv is not None else None
@@ -290,22 +314,26 @@ def search(query: str, settings: Settings, k: int = 10, mode: str = "hybrid",
     timings["guidance"] = (time.perf_counter() - t) * 1000
     took = (time.perf_counter() - t0) * 1000
     return SearchResponse(query, qn, mode, results, ctx, guidance, round(took, 2),
-                          {k: round(v, 2) for k, v in timings.items()})
+                          {k: round(v, 2) for k, v in timings.items()}, reads)
 
 
-def get_document(source_id: str, settings: Settings) -> dict[str, Any] | None:
-    """A whole document with its chunks, for ``GET /documents/{id}``."""
+def get_document(source_id: str, settings: Settings, viewer: access.Principal | None = None,
+                 reads: access.Reads | None = None) -> dict[str, Any] | None:
+    """A whole document with its chunks, for ``GET /documents/{id}``, as ``viewer`` may see
+    it (raises index.access.Forbidden when it may not see it at all)."""
     session = session_for(settings.db_url)
     try:
         doc = session.scalar(select(Document).where(Document.source_id == source_id))
         if doc is None:
             return None
-        meta = {k: v for k, v in (doc.meta or {}).items() if k != "emergency_contacts"}
-        return {
-            "source_id": doc.source_id, "kind": doc.kind, "title": doc.title, "source_path": doc.source_path,
-            "customer": doc.customer, "occurred_at": doc.occurred_at, "meta": meta,
-            "chunks": [{"context": c.context, "text": c.text} for c in doc.chunks],
-        }
+        cat = None
+        if viewer is not None:
+            try:
+                snap = get_snapshot(settings.index_dir)
+            except NoIndexError:
+                snap = None
+            cat = access.catalog(session, settings.db_url, snap)
+        return access.redact_document(doc, viewer, cat, reads if reads is not None else access.Reads())
     finally:
         session.close()
 

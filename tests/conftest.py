@@ -15,6 +15,11 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+# Token signing for the servers the tests start (secrets come from the environment only),
+# and a rate limit high enough for schemathesis; tests of the limit set their own.
+os.environ.setdefault("HIKITSUGI_SECRET_KEY", "test-secret-" + "x" * 40)
+os.environ.setdefault("HIKITSUGI_RATE_LIMIT_PER_S", "1000")
+os.environ.setdefault("HIKITSUGI_RATE_LIMIT_BURST", "1000")
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "data" / "samples"
@@ -115,3 +120,31 @@ def run_cli(*args: str, env_home: Path | None = None, model: Path | None = None)
         env["HIKITSUGI_MODEL"] = str(model)
     return subprocess.run([sys.executable, "-m", "hikitsugi", *args], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def api_keys(sample_home, model_dir) -> dict[str, str]:
+    """Keys on the sample home: ``admin``; ``lead``; ``agent`` (森, assigned to C001 青葉物流);
+    ``other`` (an agent assigned to nothing, who sees only the basic part)."""
+    from hikitsugi.config import get_settings
+    from index.access_store import assign, create_key
+    from index.store import session_for
+
+    os.environ["HIKITSUGI_HOME"] = str(sample_home)
+    os.environ["HIKITSUGI_MODEL"] = str(model_dir)
+    session = session_for(get_settings().db_url)
+    try:
+        keys = {name: create_key(session, user, role, "tests")[1]
+                for name, user, role in [("admin", "admin", "admin"), ("lead", "lead", "lead"),
+                                         ("agent", "mori", "agent"), ("other", "ishida", "agent")]}
+        assign(session, "mori", "C001", by="tests")
+    finally:
+        session.close()
+    return keys
+
+
+@pytest.fixture(scope="session")
+def api(server, api_keys):
+    """An HTTP client for the test server with the admin key."""
+    with httpx.Client(base_url=server, headers={"X-API-Key": api_keys["admin"]}, timeout=60) as client:
+        yield client

@@ -189,7 +189,9 @@ def test_server_answers_during_reindex_from_old_or_new_index(tmp_path, db_url, n
     reindex(load_sources(sources).entries, s)
     port = free_port()
     log = open(tmp_path / "server.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "hikitsugi", "serve", "--port", str(port)], env=_env(s),
+    # no per-key rate limit: this test hammers the server on purpose (bounded, loopback only)
+    server = subprocess.Popen([sys.executable, "-m", "hikitsugi", "serve", "--port", str(port)],
+                              env=_env(s, HIKITSUGI_RATE_LIMIT_PER_S="0"),
                               cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -222,6 +224,7 @@ def test_server_answers_during_reindex_from_old_or_new_index(tmp_path, db_url, n
                 i += 1
                 resp = c.post("/search", json={"query": q, "k": 5})
                 seen.append((resp.status_code, q, _results(resp) if resp.status_code == 200 else None, time.time()))
+                time.sleep(0.02)
 
         t = threading.Thread(target=hammer, daemon=True)
         t.start()

@@ -302,4 +302,5 @@ def main() -> None:  # console entry point
 
 
 from hikitsugi import cli_ops  # noqa: E402,F401  (registers operations commands)
+from hikitsugi import cli_feedback  # noqa: E402,F401  (registers eval live)
 from hikitsugi import cli_access  # noqa: E402,F401  (registers keys, staff, grants, audit)

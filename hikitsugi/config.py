@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, description="k constant for reciprocal rank fusion.")
     bm25_k1: float = Field(1.2)
     bm25_b: float = Field(0.75)
+    synonym_weight: float = Field(0.3, description="Weight of synonym-expansion terms relative to the query's own terms.")
     synonyms_file: str = Field("", description="Synonym groups (YAML); empty = $HOME/synonyms.yaml or config/synonyms.yaml.")
     rules_file: str = Field("", description="Escalation rules (YAML); empty = $HOME/escalation_rules.yaml or config/.")
     rule_similarity: float = Field(0.9, description="Cosine between a query and a rule example that fires the rule.")

@@ -207,8 +207,7 @@ def retrieve_candidates(qn: str, settings: Settings, snap: Snapshot, mode: str, 
         timings["faiss"] = (time.perf_counter() - t) * 1000
     if mode in ("lexical", "hybrid") and snap.lexical.n_rows:
         t = time.perf_counter()
-        tokens = tokenize(qn) + synonym_tokens(qn, settings)
-        rows, scores = snap.lexical.search(tokens, n, mask)
+        rows, scores = snap.lexical.search(tokenize(qn), n, mask, synonym_tokens(qn, settings), settings.synonym_weight)
         lexical = {int(r): float(s) for r, s in zip(rows, scores)}
         timings["lexical"] = (time.perf_counter() - t) * 1000
     return dense, lexical, qv, timings

@@ -163,7 +163,8 @@ def _parse_hash(kind: str | None, mapping: dict[str, str] | None) -> str | None:
 
 
 def _normalized(doc: ParsedDoc) -> ParsedDoc:
-    blocks = [Block(normalize(b.text), tuple(normalize(h) for h in b.headings), b.table_row) for b in doc.blocks]
+    blocks = [Block(normalize(b.text), tuple(normalize(h) for h in b.headings), b.table_row, b.ocr_page)
+              for b in doc.blocks]
     blocks = [b for b in blocks if b.text]
     return ParsedDoc(doc.source_id, doc.kind, normalize(doc.title), blocks, doc.meta, doc.source_path)
 
@@ -476,7 +477,8 @@ def _ingest_one(session: Session, src: SourceFile, settings: Settings, mapping: 
     report.problems.extend(f"{src.path}: {p}" for p in res.problems)
     chunk_before = report.timings["chunk"]
     try:
-        _apply_file(session, res, settings, report, ph)
+        # a file with pages left out (no OCR yet) gets a parse hash that never matches: read again next run
+        _apply_file(session, res, settings, report, "retry" if res.retry else ph)
         session.commit()
     except Exception:
         session.rollback()

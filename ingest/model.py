@@ -16,6 +16,7 @@ class Block:
     text: str
     headings: tuple[str, ...] = ()
     table_row: bool = False
+    ocr_page: int | None = None  # 1-based page number when the text was read by OCR from a scan
 
 
 @dataclass

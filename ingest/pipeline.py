@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.model import ParsedDoc, ParseError
+from ingest.model import Block, ParsedDoc, ParseError
 from ingest.encoding import DecodeError
 from ingest.parsers import documents as docparsers
 from ingest.parsers.customers import parse_customers
@@ -51,6 +51,9 @@ class FileResult:
     docs: list[ParsedDoc] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     error: str | None = None  # the whole file failed
+    # Part of the file was left out for a reason that setting up the machine fixes (scanned
+    # PDF pages while Tesseract is missing): parse it again on the next run even if unchanged.
+    retry: bool = False
 
 
 def discover(paths: list[Path], pattern: str | None = None) -> tuple[list[SourceFile], list[str]]:
@@ -86,6 +89,14 @@ def file_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def parse_manual(ext: str, data: bytes, path: Path, warnings: list[str]) -> tuple[str, list[Block]]:
+    """A manual's title and blocks; page-level problems (a scanned PDF page that could not
+    be OCRed) are appended to ``warnings`` while the rest of the file is kept."""
+    if ext == ".pdf":
+        return docparsers.parse_pdf(data, path, warnings)
+    return MANUAL_PARSERS[ext](data, path)
+
+
 def parse_bytes(src: SourceFile, data: bytes, mapping: dict[str, str] | None = None) -> FileResult:
     """Parse one file's bytes; every failure becomes a message, never an exception."""
     result = FileResult(src, file_hash(data), len(data))
@@ -105,15 +116,20 @@ def parse_bytes(src: SourceFile, data: bytes, mapping: dict[str, str] | None = N
                 aext = Path(name).suffix.lower()
                 if aext in MANUAL_PARSERS and payload:
                     try:
-                        title, blocks = MANUAL_PARSERS[aext](payload, Path(name))
-                        result.docs.append(ParsedDoc(f"{src.rel}/{name}", "manual", title, blocks, dict(doc.meta), src.rel))
+                        warnings: list[str] = []
+                        title, blocks = parse_manual(aext, payload, Path(name), warnings)
+                        result.problems.extend(f"attachment {name}: {w}" for w in warnings)
+                        result.docs.append(ParsedDoc(f"{src.rel}/{name}", "manual", title, blocks,
+                                                     {**doc.meta, **docparsers.ocr_meta(blocks)}, src.rel))
                     except (ParseError, DecodeError, ValueError) as exc:
                         result.problems.append(f"attachment {name}: {exc}")
         else:
-            title, blocks = MANUAL_PARSERS[ext](data, src.path)
+            title, blocks = parse_manual(ext, data, src.path, result.problems)
             if not blocks:
                 raise ParseError("no text found")
-            result.docs.append(ParsedDoc(src.rel, "manual", title, blocks, {}, src.rel))
+            result.docs.append(ParsedDoc(src.rel, "manual", title, blocks, docparsers.ocr_meta(blocks), src.rel))
+        if result.problems and ext in (".pdf", ".eml") and docparsers.tesseract()[0] is None:
+            result.retry = True
     except (ParseError, DecodeError) as exc:
         result.error = str(exc)
     except Exception as exc:  # a parser library failing on odd input must not stop the run

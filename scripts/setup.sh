@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up everything Hikitsugi needs in .venv at the repository root. Idempotent: a second
-# run only checks that nothing changed (a stamp of pyproject.toml) and takes seconds.
+# Set up everything Hikitsugi needs in .venv at the repository root, and Tesseract (as root)
+# for scanned PDFs. Idempotent: a second run only checks that nothing changed (a stamp of
+# pyproject.toml, `tesseract --list-langs`) and takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -15,6 +16,26 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/pip install -q --disable-pip-version-check torch==2.13.0
   .venv/bin/pip install -q --disable-pip-version-check -e ".[test]"
   echo "$want" > "$stamp"
+fi
+# Scanned PDF pages are OCRed with Tesseract (Japanese + English data, Debian packages).
+# Checked first, so a second run costs one `tesseract --list-langs`.
+has_ocr() {
+  local langs
+  langs=$(tesseract --list-langs 2>&1) || return 1
+  grep -qx jpn <<<"$langs" && grep -qx eng <<<"$langs"
+}
+if ! has_ocr; then
+  ocr_pkgs=(tesseract-ocr tesseract-ocr-jpn tesseract-ocr-eng)
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[setup] installing ${ocr_pkgs[*]} (OCR of scanned PDF pages)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt_install() { apt-get install -y -q --no-install-recommends "${ocr_pkgs[@]}" >/dev/null; }
+    apt_install || { apt-get update -q >/dev/null && apt_install; } || true
+    has_ocr || echo "[setup] WARNING: could not install ${ocr_pkgs[*]}; scanned PDF pages will not be OCRed" >&2
+  else
+    echo "[setup] WARNING: Tesseract with Japanese data is missing, so scanned PDF pages will not be OCRed" \
+         "(they are reported as warnings at ingest). As root: apt-get install ${ocr_pkgs[*]}" >&2
+  fi
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 echo "[setup] default embedding model: $(.venv/bin/hikitsugi model build)" >&2

@@ -57,32 +57,52 @@ def _hard_wrap(sentence: str, limit: int) -> list[str]:
     return [sentence[i : i + limit] for i in range(0, len(sentence), limit)]
 
 
+def _glue(left: str, right: str) -> str:
+    """How two sentences of one paragraph join again: nothing between Japanese
+    sentences (the text as written, which is what the embedding model was trained on),
+    a space between Latin ones."""
+    last, first = left[-1:], right[:1]
+    latin = last.isascii() and first.isascii() and (last.isalnum() or last in ".!?")
+    return " " if latin else ""
+
+
 def chunk_blocks(blocks: list[Block], max_chars: int, overlap: int = 1) -> list[Chunk]:
     """Pack blocks into chunks that never cross a heading boundary.
 
     Table rows are never split (a row is one unit); long sentences are hard-wrapped as a
     last resort; ``overlap`` sentences are repeated at the start of the next chunk of the
-    same section so that a fact on a boundary stays findable.
+    same section so that a fact on a boundary stays findable. Sentences of one paragraph
+    are joined as they were written; paragraphs and table rows are separated by newlines.
     """
     chunks: list[Chunk] = []
-    sections: list[tuple[tuple[str, ...], list[str]]] = []
+    # per section: (headings, [(sentence, starts a new paragraph)])
+    sections: list[tuple[tuple[str, ...], list[tuple[str, bool]]]] = []
     for block in blocks:
         units = [block.text] if block.table_row else split_sentences(block.text)
         units = [p for u in units for p in (_hard_wrap(u, max_chars) if len(u) > max_chars else [u])]
+        flagged = [(u, i == 0) for i, u in enumerate(units)]
         if sections and sections[-1][0] == block.headings:
-            sections[-1][1].extend(units)
+            sections[-1][1].extend(flagged)
         else:
-            sections.append((block.headings, units))
+            sections.append((block.headings, flagged))
+
+    def text_of(units: list[tuple[str, bool]]) -> str:
+        out = ""
+        for unit, new_para in units:
+            out += unit if not out else ("\n" if new_para else _glue(out, unit)) + unit
+        return out
+
     for headings, units in sections:
-        cur: list[str] = []
+        cur: list[tuple[str, bool]] = []
         size = 0
         for unit in units:
-            if cur and size + len(unit) > max_chars:
-                chunks.append(Chunk("\n".join(cur), headings, len(chunks)))
-                cur = cur[-overlap:] if overlap and len("".join(cur[-overlap:])) < max_chars // 2 else []
-                size = sum(len(u) for u in cur)
+            if cur and size + len(unit[0]) > max_chars:
+                chunks.append(Chunk(text_of(cur), headings, len(chunks)))
+                keep = cur[-overlap:] if overlap else []
+                cur = keep if keep and len("".join(u for u, _ in keep)) < max_chars // 2 else []
+                size = sum(len(u) for u, _ in cur)
             cur.append(unit)
-            size += len(unit)
+            size += len(unit[0])
         if cur:
-            chunks.append(Chunk("\n".join(cur), headings, len(chunks)))
+            chunks.append(Chunk(text_of(cur), headings, len(chunks)))
     return chunks

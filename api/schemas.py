@@ -35,7 +35,7 @@ class ResultCard(BaseModel):
     source_id: str = Field(description="The record's own id: 受付番号, 記録ID, customer id or the file path.")
     kind: str = Field(description="manual | case | note | customer")
     title: str
-    score: float = Field(description="Fused relevance score of the best passage (0–1 in hybrid mode).")
+    score: float = Field(description="Relevance of the best passage: in hybrid mode the weighted sum of per-query z-scores (higher is better; compare within one response only).")
     snippet: str = Field(description="HTML-escaped best passage with query terms in <mark>.")
     passage: str = Field(description="The best passage as plain text.")
     context: str = Field(description="Heading path of the passage.")

@@ -30,6 +30,10 @@ VARIANTS: dict[str, dict] = {
     "minmax 0.5 dense": {"fusion": "minmax", "dense_weight": 0.5},
     "minmax 0.6 dense": {"fusion": "minmax", "dense_weight": 0.6},
     "minmax 0.7 dense": {"fusion": "minmax", "dense_weight": 0.7},
+    "zscore 0.5 dense": {"fusion": "zscore", "dense_weight": 0.5},
+    "zscore 0.6 dense": {"fusion": "zscore", "dense_weight": 0.6},
+    "zscore 0.65 dense (default)": {"fusion": "zscore", "dense_weight": 0.65},
+    "zscore 0.7 dense": {"fusion": "zscore", "dense_weight": 0.7},
 }
 
 

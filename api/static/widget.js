@@ -391,6 +391,11 @@
       }
       for (const a of c.arrangements || []) items.push(el("li", { text: "取り決め: " + a }));
       for (const p of c.preferences || []) items.push(el("li", { text: "連絡の好み: " + p }));
+      // Present only when this user may see them (staff in charge, or a handover grant).
+      for (const e of c.emergency_contacts || []) {
+        items.push(el("li", { class: "emergency", text: "緊急連絡先: " +
+          [e.name, e.role && `（${e.role}）`, e.phone, e.email, e.note && `— ${e.note}`].filter(Boolean).join(" ") }));
+      }
       box.replaceChildren(el("div", { class: "pinned" },
         el("h3", { text: `顧客: ${c.name}（${c.customer_id}）ランク${c.rank || "-"}・担当 ${c.owner || "-"}` }),
         el("ul", {}, ...items)));

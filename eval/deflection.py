@@ -28,7 +28,7 @@ from index.filters import Filters
 from ingest.normalize import normalize
 from ingest.pipeline import SourceFile, parse_bytes
 
-THRESHOLDS = [round(t, 2) for t in np.arange(0.70, 0.96, 0.01)]
+THRESHOLDS = [round(float(t), 2) for t in np.arange(0.70, 0.96, 0.01)]
 
 
 @dataclass

@@ -24,7 +24,7 @@ from eval.retrieval import load_dataset
 from hikitsugi.config import Settings
 from index.embedder import model_path
 
-THRESHOLDS = [round(t, 2) for t in np.arange(0.80, 0.951, 0.01)]
+THRESHOLDS = [round(float(t), 2) for t in np.arange(0.80, 0.951, 0.01)]
 
 
 def calibrate(root: Path, settings: Settings, keep_home: Path | None = None,

@@ -207,16 +207,33 @@ def eval_fusion(
     from eval.fusion import fusion_sweep
 
     _setup_logging()
-    results = {d.name: fusion_sweep(d, get_settings(), limit) for d in dataset}
+    _print_variant_tables({d.name: fusion_sweep(d, get_settings(), limit) for d in dataset}, as_json)
+
+
+def _print_variant_tables(results: dict[str, dict[str, dict[str, float]]], as_json: bool) -> None:
+    """One table per data set: a row per variant (fusion or analyzer)."""
     if as_json:
         typer.echo(json.dumps(results, ensure_ascii=False, indent=2))
         return
     for name, table in results.items():
         typer.echo(f"## {name}")
-        typer.echo(f"{'variant':24} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'nDCG@10':>8}")
+        typer.echo(f"{'variant':30} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'nDCG@10':>8}")
         for variant, v in table.items():
-            typer.echo(f"{variant:24} {v['recall@1']:6.3f} {v['recall@5']:6.3f} {v['recall@10']:6.3f} "
+            typer.echo(f"{variant:30} {v['recall@1']:6.3f} {v['recall@5']:6.3f} {v['recall@10']:6.3f} "
                        f"{v['mrr@10']:7.3f} {v['ndcg@10']:8.3f}")
+
+
+@eval_app.command("analyzers")
+def eval_analyzers(
+    dataset: list[Path] = typer.Option(..., help="BEIR-format data sets (repeatable)."),
+    limit: int = typer.Option(0, help="Only the first N labeled queries."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Compare lexical analyzers (BM25 alone, no synonyms) on the same indexed rows."""
+    from eval.analyzers import analyzer_sweep
+
+    _setup_logging()
+    _print_variant_tables({d.name: analyzer_sweep(d, get_settings(), limit) for d in dataset}, as_json)
 
 
 @eval_app.command("guidance")

@@ -34,12 +34,13 @@ VARIANTS: dict[str, dict] = {
     "zscore 0.6 dense": {"fusion": "zscore", "dense_weight": 0.6},
     "zscore 0.65 dense (default)": {"fusion": "zscore", "dense_weight": 0.65},
     "zscore 0.7 dense": {"fusion": "zscore", "dense_weight": 0.7},
+    "zscore 0.65, top lists only": {"fusion": "zscore", "dense_weight": 0.65, "_top_lists_only": True},
 }
 
 
 def fusion_sweep(root: Path, settings: Settings, limit: int = 0) -> dict[str, dict[str, float]]:
     from index.lexical import tokenize
-    from index.search import fuse, get_snapshot, rank_documents, retrieve_candidates
+    from index.search import Candidates, fuse, get_snapshot, rank_documents, retrieve_candidates
     from index.store import Document, session_for
     from index.update import ingest_paths
     from ingest.normalize import normalize
@@ -57,20 +58,22 @@ def fusion_sweep(root: Path, settings: Settings, limit: int = 0) -> dict[str, di
         runs: dict[str, dict[str, list[str]]] = {v: {} for v in VARIANTS}
         for qid in tqdm(qids, desc="fusion sweep", unit="q", file=sys.stderr, disable=None):
             qn = normalize(ds.queries[qid])
-            dense, lexical, _, _ = retrieve_candidates(qn, s, snap, "hybrid", s.candidates, None)
+            cands, _, _ = retrieve_candidates(qn, s, snap, "hybrid", s.candidates, None)
             plain = None
             for name, v in VARIANTS.items():
                 if v.get("_mode") == "dense":
-                    fused = dense
+                    fused = cands.dense
                 elif v.get("_no_synonyms"):
                     if plain is None:
                         rows, scores = snap.lexical.search(tokenize(qn), s.candidates)
                         plain = {int(r): float(x) for r, x in zip(rows, scores)}
                     fused = plain
                 elif v.get("_mode") == "lexical":
-                    fused = lexical
+                    fused = cands.lexical
+                elif v.get("_top_lists_only"):
+                    fused = fuse(Candidates(cands.dense, cands.lexical), s.model_copy(update={k: x for k, x in v.items() if not k.startswith("_")}))
                 else:
-                    fused = fuse(dense, lexical, s.model_copy(update=v))
+                    fused = fuse(cands, s.model_copy(update={k: x for k, x in v.items() if not k.startswith("_")}))
                 runs[name][qid] = [sid[d] for d, _ in rank_documents(fused, snap, 10)]
         return {name: {k: v for k, v in evaluate_rankings(r, ds.qrels, []).items() if not k.startswith("latency")}
                 for name, r in runs.items()}

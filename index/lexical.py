@@ -69,12 +69,17 @@ class LexicalIndex:
         weights = None if mask is None else mask.astype(np.float32)
         return np.asarray(self.retriever.get_scores(known, weight_mask=weights), dtype=np.float32)
 
-    def search(self, tokens: list[str], n: int, mask: np.ndarray | None = None,
-               extra: list[str] | None = None, extra_weight: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
-        """Top n (row numbers, scores) with score > 0; ``extra`` tokens (synonyms) count at ``extra_weight``."""
+    def score_all(self, tokens: list[str], mask: np.ndarray | None = None,
+                  extra: list[str] | None = None, extra_weight: float = 0.3) -> np.ndarray:
+        """Score of every row; ``extra`` tokens (synonyms) count at ``extra_weight``."""
         scores = self.scores(tokens, mask)
         if extra:
             scores = scores + extra_weight * self.scores(extra, mask)
+        return scores
+
+    @staticmethod
+    def top(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Best n (row numbers, scores) with score > 0."""
         if not len(scores):
             return np.array([], dtype=np.int64), np.array([], dtype=np.float32)
         n = min(n, len(scores))
@@ -82,3 +87,8 @@ class LexicalIndex:
         top = top[np.argsort(-scores[top])]
         keep = scores[top] > 0
         return top[keep], scores[top[keep]]
+
+    def search(self, tokens: list[str], n: int, mask: np.ndarray | None = None,
+               extra: list[str] | None = None, extra_weight: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+        """Top n (row numbers, scores) with score > 0."""
+        return self.top(self.score_all(tokens, mask, extra, extra_weight), n)

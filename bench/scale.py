@@ -17,6 +17,7 @@ import random
 import resource
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -70,7 +71,7 @@ def build_corpus(settings, n_chunks: int, seed: int = 7) -> None:
     session = session_for(settings.db_url)
     t = time.perf_counter()
     build_snapshot(session, settings)
-    print(f"snapshot of {n_chunks} chunks built in {time.perf_counter() - t:.1f}s", flush=True)
+    print(f"snapshot of {n_chunks} chunks built in {time.perf_counter() - t:.1f}s", file=sys.stderr, flush=True)
     session.close()
 
 

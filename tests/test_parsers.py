@@ -128,3 +128,65 @@ def test_discover_reports_unsupported_and_keeps_japanese_names(tmp_path):
     files, problems = discover([tmp_path])
     assert [f.rel for f in files] == ["手順書.md"]
     assert any("image.png" in p for p in problems)
+
+
+_ROWS = [
+    {"チケット番号": "T-1", "日時": "2024/05/01 09:30", "会社名": "株式会社青葉物流", "内容": "トレイ2で紙詰まりが続く",
+     "対応内容": "給紙ローラーを交換", "原因": "ローラー摩耗", "状態": "完了"},
+    {"チケット番号": "T-2", "日時": "2024年5月2日", "会社名": "北斗精工株式会社", "内容": "ログインできない",
+     "対応内容": "パスワードを再設定", "原因": "失念", "状態": "完了"},
+]
+
+
+def _records_as(fmt: str) -> bytes:
+    import csv
+    import json
+
+    headers = list(_ROWS[0])
+    if fmt in ("csv-eucjp", "tsv-bom"):
+        buf = io.StringIO()
+        w = csv.writer(buf, delimiter="\t" if fmt == "tsv-bom" else ",", lineterminator="\r\n")
+        w.writerow(headers)
+        w.writerows([r[h] for h in headers] for r in _ROWS)
+        return buf.getvalue().encode("euc_jp" if fmt == "csv-eucjp" else "utf-8-sig")
+    if fmt == "json":
+        return json.dumps(_ROWS, ensure_ascii=False).encode()
+    if fmt == "jsonl":
+        return "\n".join(json.dumps(r, ensure_ascii=False) for r in _ROWS).encode()
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(headers)
+    for r in _ROWS:
+        ws.append([r[h] for h in headers])
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("fmt,suffix", [("csv-eucjp", ".csv"), ("tsv-bom", ".tsv"), ("json", ".json"),
+                                        ("jsonl", ".jsonl"), ("xlsx", ".xlsx")])
+def test_records_in_every_export_format_read_alike(tmp_path, fmt, suffix):
+    """The same two cases exported as EUC-JP CSV, UTF-8-BOM TSV, JSON, JSONL and XLSX, with
+    headers other tools use (チケット番号, 会社名, 内容, 対応内容, 状態): recognized without config."""
+    res = parse(tmp_path / f"export{suffix}", _records_as(fmt))
+    assert res.error is None, res.error
+    docs = {d.source_id: d for d in res.docs}
+    assert set(docs) == {"T-1", "T-2"}
+    t1 = docs["T-1"]
+    assert t1.kind == "case" and t1.meta["customer"] == "株式会社青葉物流"
+    assert t1.meta["resolution"] == "給紙ローラーを交換" and t1.meta["cause"] == "ローラー摩耗"
+    assert t1.meta["occurred_at"].startswith("2024-05-01") and docs["T-2"].meta["occurred_at"].startswith("2024-05-02")
+    assert "紙詰まり" in t1.body
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "shift_jis"])
+def test_eml_utf8_and_shift_jis(tmp_path, charset):
+    msg = EmailMessage()
+    msg["Subject"] = "ルーターが再起動を繰り返す"
+    msg["From"] = "support@example.jp"
+    msg.set_content("夜間にルーターが何度も再起動します。", charset=charset)
+    res = parse(tmp_path / "r.eml", bytes(msg))
+    doc = res.docs[0]
+    assert doc.title == "ルーターが再起動を繰り返す" and "何度も再起動します。" in doc.body

@@ -99,12 +99,16 @@ def test_cli_ingest_reports_bad_files_and_ingests_the_rest(make_home, model_dir,
     home = make_home("bad-input-home")
     (tmp_path / "empty.md").write_bytes(b"")
     (tmp_path / "binary.csv").write_bytes(bytes(range(256)) * 50)
+    (tmp_path / "壊れた.pdf").write_bytes(b"%PDF-1.4\n garbage")
+    with (tmp_path / "巨大な履歴.csv").open("wb") as fh:  # 201 MB, sparse: costs no disk
+        fh.truncate(201 * 2**20)
     (tmp_path / "良いファイル.md").write_text("# 手順\n\nトナーは右側の扉を開けて交換します。", encoding="utf-8")
     res = run_cli("ingest", str(tmp_path), "--json", env_home=home, model=model_dir)
     assert res.returncode == 1
     assert "empty.md: empty file" in res.stderr and "binary.csv: binary data" in res.stderr
+    assert "壊れた.pdf" in res.stderr and "巨大な履歴.csv: 201 MB is larger than the 200 MB limit" in res.stderr
     report = json.loads(res.stdout)
-    assert report["docs_added"] == 1 and report["files_failed"] == 2
+    assert report["docs_added"] == 1 and report["files_failed"] == 4
     out = run_cli("search", "トナー交換", "--json", env_home=home, model=model_dir)
     assert json.loads(out.stdout)["results"][0]["source_id"] == "良いファイル.md"
 

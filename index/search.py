@@ -190,28 +190,54 @@ def fuse(c: Candidates, settings: Settings) -> dict[int, float]:
     return {cid: w * d.get(cid, 0.0) + (1 - w) * lx.get(cid, 0.0) for cid in set(d) | set(lx)}
 
 
-def _customer_context(session, query_norm: str, customer: str | None) -> CustomerContext | None:
-    rows = session.execute(select(Document.source_id, Document.meta).where(Document.kind == "customer")).all()
+_customer_names: dict[tuple[str, str], list[tuple[str, str, bool]]] = {}
+
+
+def _customer_name_table(session, key: tuple[str, str]) -> list[tuple[str, str, bool]]:
+    """(normalized name or alias, customer id, is the id itself) for every live customer record.
+
+    Built once per index generation: customer records change only through an ingest,
+    which makes a new generation. Without it every query would read and decode every
+    customer record (seconds per query with a few thousand customers).
+    """
+    table = _customer_names.get(key)
+    if table is None:
+        rows = session.execute(select(Document.source_id, Document.meta)
+                               .where(Document.kind == "customer", Document.retired_at.is_(None))).all()
+        table = []
+        for sid, meta in rows:
+            table.append((normalize(sid), sid, True))
+            for n in [meta.get("customer", "")] + list(meta.get("aliases") or []):
+                if n:
+                    table.append((normalize(n), sid, False))
+        with _lock:
+            _customer_names.clear()  # only the current generation is worth keeping
+            _customer_names[key] = table
+    return table
+
+
+def _customer_context(session, query_norm: str, customer: str | None,
+                      cache_key: tuple[str, str]) -> CustomerContext | None:
+    table = _customer_name_table(session, cache_key)
     today = dt.date.today().isoformat()
-    found = None
+    found_sid = None
     how = "parameter"
     if customer:
         key = normalize(customer)
-        for sid, meta in rows:
-            names = [sid, meta.get("customer", "")] + list(meta.get("aliases") or [])
-            if key in {normalize(n) for n in names if n}:
-                found = (sid, meta)
-                break
-        if found is None:
+        found_sid = next((sid for name, sid, _ in table if name == key), None)
+        if found_sid is None:
             raise LookupError(f"unknown customer '{customer}' (give a customer id such as C001 or its name)")
     else:
         how = "query"
         best = 0
-        for sid, meta in rows:
-            for n in [meta.get("customer", "")] + list(meta.get("aliases") or []):
-                n = normalize(n)
-                if len(n) >= 2 and n in query_norm and len(n) > best:
-                    found, best = (sid, meta), len(n)
+        for name, sid, is_id in table:
+            if not is_id and len(name) >= 2 and len(name) > best and name in query_norm:
+                found_sid, best = sid, len(name)
+    found = None
+    if found_sid is not None:
+        meta = session.execute(select(Document.meta).where(
+            Document.source_id == found_sid, Document.kind == "customer", Document.retired_at.is_(None))).scalar()
+        found = (found_sid, meta or {}) if meta is not None else None
     if found is None:
         return None
     sid, meta = found
@@ -343,7 +369,7 @@ def search(query: str, settings: Settings, k: int = 10, mode: str = "hybrid",
         docs = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_([d for d, _ in top])))}
         chunk_ids = [int(snap.chunk_ids[row]) for _, (_, row) in top]
         chunks = {c.id: c for c in session.scalars(select(Chunk).where(Chunk.id.in_(chunk_ids)))}
-        ctx = _customer_context(session, qn, customer)
+        ctx = _customer_context(session, qn, customer, (settings.db_url, snap.name))
     finally:
         session.close()
     results = []

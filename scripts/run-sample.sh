@@ -2,9 +2,9 @@
 # Set up, build the model, ingest the bundled sample data and serve the API + search page.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export HIKITSUGI_HOME=${HIKITSUGI_HOME:-$PWD/.hikitsugi}  # before setup: the model is built into this home
 scripts/setup.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-export HIKITSUGI_HOME=${HIKITSUGI_HOME:-$PWD/.hikitsugi}
 # Exit code 1 only means some sample file was skipped; the rest is indexed.
 .venv/bin/hikitsugi ingest data/samples || echo "[run-sample] some files were skipped (see warnings above)" >&2
 # Every API call needs a key. For trying the samples, make one demo key (role lead, so the

@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import resource
-import shutil
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,15 +28,14 @@ def _queries_for(path: Path) -> list[str]:
 
 def _bench_one(path_str: str, n_queries: int) -> dict:
     from eval.retrieval import load_dataset
-    from index.embedder import get_embedder, model_path
+    from eval.home import throwaway_home
+    from index.embedder import get_embedder
     from index.search import search
     from index.update import ingest_paths
 
     path = Path(path_str)
     settings = get_settings()
-    home = Path(tempfile.mkdtemp(prefix="hikitsugi-bench-"))
-    s = settings.model_copy(update={"home": home, "database_url": "", "model": model_path(settings)})
-    try:
+    with throwaway_home(settings, "hikitsugi-bench-") as s:
         sources = load_dataset(path).ingest if (path / "queries.jsonl").exists() else [path]
         get_embedder(s)  # model load is not ingest work
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -67,8 +64,6 @@ def _bench_one(path_str: str, n_queries: int) -> dict:
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0),
             "rss_after_model_load_mib": round(rss_before / 1024, 0),
         }
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def run_bench(samples: Path, datasets: list[Path], n_queries: int) -> dict[str, dict]:

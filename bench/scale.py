@@ -15,10 +15,8 @@ import argparse
 import json
 import random
 import resource
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -77,14 +75,12 @@ def build_corpus(settings, n_chunks: int, seed: int = 7) -> None:
 
 def run(n_chunks: int, n_queries: int, keep: Path | None = None) -> dict:
     from hikitsugi.config import get_settings
-    from index.embedder import model_path
+    from eval.home import throwaway_home
     from index.search import get_snapshot, search
 
     settings = get_settings()
-    home = keep or Path(tempfile.mkdtemp(prefix="hikitsugi-scale-"))
-    s = settings.model_copy(update={"home": home, "database_url": "", "model": model_path(settings)})
-    try:
-        if not (home / "index" / "CURRENT").exists():
+    with throwaway_home(settings, "hikitsugi-scale-", keep) as s:
+        if not (s.home / "index" / "CURRENT").exists():
             build_corpus(s, n_chunks)
         chunks = int(get_snapshot(s.index_dir).manifest["chunks"])
         qfile = REPO / "eval" / "datasets" / "support-ja" / "queries.jsonl"
@@ -121,9 +117,6 @@ def run(n_chunks: int, n_queries: int, keep: Path | None = None) -> dict:
             "breakdown_ms_median": {k: round(statistics.median(v), 2) for k, v in parts.items()},
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         }
-    finally:
-        if keep is None:
-            shutil.rmtree(home, ignore_errors=True)
 
 
 def main() -> None:

@@ -10,10 +10,7 @@ it is not a dependency of the product.
 
 from __future__ import annotations
 
-import re
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -22,9 +19,9 @@ import numpy as np
 from sqlalchemy import select
 from tqdm import tqdm
 
+from eval.home import throwaway_home
 from eval.retrieval import evaluate_rankings, load_dataset
 from hikitsugi.config import Settings
-from index.embedder import model_path
 from index.lexical import _HIRAGANA, _SEGMENT, tokenize
 from ingest.normalize import fold_for_lexical, normalize
 
@@ -76,9 +73,7 @@ def analyzer_sweep(root: Path, settings: Settings, limit: int = 0) -> dict[str, 
     from index.update import ingest_paths
 
     ds = load_dataset(root)
-    home = Path(tempfile.mkdtemp(prefix="hikitsugi-analyzers-"))
-    s = settings.model_copy(update={"home": home, "database_url": "", "model": model_path(settings)})
-    try:
+    with throwaway_home(settings, "hikitsugi-analyzers-") as s:
         ingest_paths(ds.ingest, s)
         snap = get_snapshot(s.index_dir)
         session = session_for(s.db_url)
@@ -110,5 +105,3 @@ def analyzer_sweep(root: Path, settings: Settings, limit: int = 0) -> dict[str, 
                 runs[qid] = ranked
             results[name] = {k: v for k, v in evaluate_rankings(runs, ds.qrels, []).items() if not k.startswith("latency")}
         return results
-    finally:
-        shutil.rmtree(home, ignore_errors=True)

@@ -12,9 +12,7 @@ confidence ≥ t but belongs to another group.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +20,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from eval.home import throwaway_home
 from hikitsugi.config import Settings
-from index.embedder import model_path
 from index.filters import Filters
 from ingest.normalize import normalize
 from ingest.pipeline import SourceFile, parse_bytes
@@ -100,9 +98,7 @@ def run_deflection(history: Path, settings: Settings, k: int = 5, group_column: 
                          "(name them with --time-column / --group-column)")
     groups = {c["id"]: c["group"] for c in cases}
     escalated = [c for c in cases if c["escalated"]] or cases
-    home = Path(tempfile.mkdtemp(prefix="hikitsugi-deflection-"))
-    s = settings.model_copy(update={"home": home, "database_url": "", "model": model_path(settings)})
-    try:
+    with throwaway_home(settings, "hikitsugi-deflection-") as s:
         ingest_paths([history], s)
         replay: list[ReplayCase] = []
         for c in tqdm(escalated, desc="replaying", unit="case", file=sys.stderr, disable=None):
@@ -110,8 +106,6 @@ def run_deflection(history: Path, settings: Settings, k: int = 5, group_column: 
             resp = search(c["query"], s, k=k, filters=Filters(kinds=["case"], date_to=before))
             hits = [(r.source_id, groups.get(r.source_id, ""), r.dense_score or 0.0) for r in resp.results]
             replay.append(ReplayCase(c["id"], c["opened"], c["group"], c["query"], hits))
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
     sweep = _curve(replay, k)
     best = recommend(sweep, max_wrong)
     return {

@@ -8,17 +8,15 @@ variants cost one pass of query embedding.
 
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from sqlalchemy import select
 from tqdm import tqdm
 
+from eval.home import throwaway_home
 from eval.retrieval import evaluate_rankings, load_dataset
 from hikitsugi.config import Settings
-from index.embedder import model_path
 
 VARIANTS: dict[str, dict] = {
     "dense": {"_mode": "dense"},
@@ -46,19 +44,21 @@ def fusion_sweep(root: Path, settings: Settings, limit: int = 0) -> dict[str, di
     from ingest.normalize import normalize
 
     ds = load_dataset(root)
-    home = Path(tempfile.mkdtemp(prefix="hikitsugi-fusion-"))
-    s = settings.model_copy(update={"home": home, "database_url": "", "model": model_path(settings)})
-    try:
+    with throwaway_home(settings, "hikitsugi-fusion-") as s:
         ingest_paths(ds.ingest, s)
         snap = get_snapshot(s.index_dir)
         session = session_for(s.db_url)
         sid = dict(session.execute(select(Document.id, Document.source_id)).all())
         session.close()
+        # keys starting with "_" steer this sweep; the rest are settings of the variant
+        variant_settings = {name: s.model_copy(update={k: x for k, x in v.items() if not k.startswith("_")})
+                            for name, v in VARIANTS.items()}
         qids = [q for q in ds.queries if ds.qrels.get(q)][: limit or None]
         runs: dict[str, dict[str, list[str]]] = {v: {} for v in VARIANTS}
         for qid in tqdm(qids, desc="fusion sweep", unit="q", file=sys.stderr, disable=None):
             qn = normalize(ds.queries[qid])
             cands, _, _ = retrieve_candidates(qn, s, snap, "hybrid", s.candidates, None)
+            top_lists = Candidates(cands.dense, cands.lexical)
             plain = None
             for name, v in VARIANTS.items():
                 if v.get("_mode") == "dense":
@@ -70,12 +70,8 @@ def fusion_sweep(root: Path, settings: Settings, limit: int = 0) -> dict[str, di
                     fused = plain
                 elif v.get("_mode") == "lexical":
                     fused = cands.lexical
-                elif v.get("_top_lists_only"):
-                    fused = fuse(Candidates(cands.dense, cands.lexical), s.model_copy(update={k: x for k, x in v.items() if not k.startswith("_")}))
                 else:
-                    fused = fuse(cands, s.model_copy(update={k: x for k, x in v.items() if not k.startswith("_")}))
+                    fused = fuse(top_lists if v.get("_top_lists_only") else cands, variant_settings[name])
                 runs[name][qid] = [sid[d] for d, _ in rank_documents(fused, snap, 10)]
         return {name: {k: v for k, v in evaluate_rankings(r, ds.qrels, []).items() if not k.startswith("latency")}
                 for name, r in runs.items()}
-    finally:
-        shutil.rmtree(home, ignore_errors=True)

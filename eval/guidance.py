@@ -11,18 +11,16 @@ how often a query with no answer in the corpus was wrongly told to self-resolve.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
+from eval.home import throwaway_home
 from eval.retrieval import load_dataset
 from hikitsugi.config import Settings
-from index.embedder import model_path
 
 THRESHOLDS = [round(float(t), 2) for t in np.arange(0.80, 0.951, 0.01)]
 
@@ -40,9 +38,7 @@ def calibrate(root: Path, settings: Settings, keep_home: Path | None = None,
             if line.strip():
                 q = json.loads(line)
                 types[str(q["_id"])] = q.get("type", "")
-    home = keep_home or Path(tempfile.mkdtemp(prefix="hikitsugi-guidance-"))
-    s = settings.model_copy(update={"home": home, "database_url": "", "model": model_path(settings)})
-    try:
+    with throwaway_home(settings, "hikitsugi-guidance-", keep_home) as s:
         ingest_paths(ds.ingest, s)
         answered = [q for q in ds.queries if ds.qrels.get(q)]
         unanswerable = [q for q in ds.queries if not ds.qrels.get(q) and types.get(q) == "no_answer"]
@@ -50,9 +46,6 @@ def calibrate(root: Path, settings: Settings, keep_home: Path | None = None,
         for qid in tqdm(answered + unanswerable, desc="guidance", unit="q", file=sys.stderr, disable=None):
             resp = search(ds.queries[qid], s, k=10)
             runs.append((qid, resp))
-    finally:
-        if keep_home is None:
-            shutil.rmtree(home, ignore_errors=True)
     sweep = []
     for t in THRESHOLDS:
         st = s.model_copy(update={"self_resolve_threshold": t})

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +20,9 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm
 
+from eval.home import throwaway_home
 from eval.metrics import capped_recall_at, mrr_at, ndcg_at, percentile, recall_at
 from hikitsugi.config import Settings
-from index.embedder import model_path
 
 
 @dataclass
@@ -125,10 +123,7 @@ def evaluate_dataset(root: Path, modes: list[str], settings: Settings, limit: in
     from index.update import ingest_paths
 
     ds = load_dataset(root)
-    home = keep_home or Path(tempfile.mkdtemp(prefix="hikitsugi-eval-"))
-    # Reuse the already-built model folder; everything else lives in the throw-away home.
-    eval_settings = settings.model_copy(update={"home": home, "database_url": "", "model": model_path(settings)})
-    try:
+    with throwaway_home(settings, "hikitsugi-eval-", keep_home) as eval_settings:
         report = ingest_paths(ds.ingest, eval_settings)
         if report.files_failed:
             print(f"warning: {report.files_failed} file(s) failed to ingest: {report.problems}", file=sys.stderr)
@@ -139,9 +134,6 @@ def evaluate_dataset(root: Path, modes: list[str], settings: Settings, limit: in
             run.latencies[mode] = lat
             run.per_query[mode] = per_query_rows(ds, runs)
         return run
-    finally:
-        if keep_home is None:
-            shutil.rmtree(home, ignore_errors=True)
 
 
 def run_retrieval_eval(root: Path, modes: list[str], settings: Settings, limit: int = 0,

@@ -128,16 +128,6 @@ def _minmax(scores: dict[int, float]) -> dict[int, float]:
     return {k: (v - lo) / span for k, v in scores.items()}
 
 
-def _zscore(scores: dict[int, float]) -> dict[int, float]:
-    if not scores:
-        return {}
-    vals = np.fromiter(scores.values(), dtype=np.float64)
-    mu, sd = float(vals.mean()), float(vals.std())
-    if sd <= 1e-9:
-        return {k: 0.0 for k in scores}
-    return {k: (v - mu) / sd for k, v in scores.items()}
-
-
 def _standardize(top: dict[int, float], every: dict[int, float]) -> dict[int, float]:
     """Every candidate's score in standard deviations from the mean of the retriever's own top list."""
     if not top:
@@ -237,7 +227,7 @@ def _customer_context(session, query_norm: str, customer: str | None,
     if found_sid is not None:
         meta = session.execute(select(Document.meta).where(
             Document.source_id == found_sid, Document.kind == "customer", Document.retired_at.is_(None))).scalar()
-        found = (found_sid, meta or {}) if meta is not None else None
+        found = (found_sid, meta) if meta is not None else None
     if found is None:
         return None
     sid, meta = found
@@ -292,7 +282,7 @@ def retrieve_candidates(qn: str, settings: Settings, snap: Snapshot, mode: str, 
         only_lexical = [r for r in union if r not in dense]
         cands.dense_all = dict(dense)
         if only_lexical:
-            vecs = np.vstack([snap.dense.reconstruct(r) for r in only_lexical])
+            vecs = snap.dense.reconstruct_batch(np.asarray(only_lexical, dtype=np.int64))
             cands.dense_all.update(zip(only_lexical, (vecs @ qv.reshape(-1)).astype(float).tolist()))
         cands.lexical_all = {r: float(lex_all[r]) for r in union}
     return cands, qv, timings

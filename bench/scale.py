@@ -3,7 +3,7 @@
 Embedding 100k chunks on 2 cores would take hours, so the synthetic corpus is made from
 the samples: each synthetic chunk is a real sample chunk's text with sentences from
 other chunks mixed in, and its vector is the normalized mix of those chunks' real
-vectors. Queries are the labeled support queries, embedded for real on every call.
+vectors (sentence vectors of manual chunks likewise). Queries are the labeled support queries, embedded for real on every call.
 Reports p50/p95 and QPS for 1 and 8 concurrent clients, and where the time goes.
 
     python -m bench.scale --chunks 100000 --queries 200
@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 def build_corpus(settings, n_chunks: int, seed: int = 7) -> None:
     """Fill settings' home with n_chunks synthetic chunks derived from the ingested samples."""
     from index.embedder import model_id
-    from index.snapshot import build_snapshot
+    from index.snapshot import build_snapshot, embed_hash, sentence_kinds, sentence_texts
     from index.store import Chunk, Document, Embedding, session_for
     from index.update import ingest_paths
 
@@ -45,6 +45,8 @@ def build_corpus(settings, n_chunks: int, seed: int = 7) -> None:
     rng = random.Random(seed)
     vecs = [np.frombuffer(r.vector, dtype=np.float32) for r in rows]
     per_doc = 4
+    kinds = set(sentence_kinds(settings))
+    stored: set[str] = set(session.scalars(select(Embedding.embed_hash).where(Embedding.model == mid)))
     batch_docs = []
     for i in range((n_chunks - base) // per_doc):
         src = rows[rng.randrange(base)]
@@ -58,6 +60,14 @@ def build_corpus(settings, n_chunks: int, seed: int = 7) -> None:
             h = f"syn-{i}-{j}"
             doc.chunks.append(Chunk(ordinal=j, context=rows[a].context, text=text, embed_hash=h))
             session.add(Embedding(model=mid, embed_hash=h, vector=v.tobytes()))
+            if src.kind in kinds:  # per-sentence vectors, as embed_missing would store them
+                for t in sentence_texts(doc.title, rows[a].context, text):
+                    sh = embed_hash(mid, t)
+                    if sh not in stored:
+                        sv = 0.7 * v + 0.3 * vecs[rng.randrange(base)]
+                        session.add(Embedding(model=mid, embed_hash=sh,
+                                              vector=(sv / np.linalg.norm(sv)).astype(np.float32).tobytes()))
+                        stored.add(sh)
         batch_docs.append(doc)
         if len(batch_docs) >= 2000:
             session.add_all(batch_docs)

@@ -74,7 +74,7 @@ def analyzer_sweep(root: Path, settings: Settings, limit: int = 0) -> dict[str, 
 
     ds = load_dataset(root)
     with throwaway_home(settings, "hikitsugi-analyzers-") as s:
-        ingest_paths(ds.ingest, s)
+        ingest_paths(ds.ingest, s, kind=ds.kind)
         snap = get_snapshot(s.index_dir)
         session = session_for(s.db_url)
         rows = {r.id: r for r in session.execute(

@@ -18,60 +18,76 @@ from eval.home import throwaway_home
 from eval.retrieval import evaluate_rankings, load_dataset
 from hikitsugi.config import Settings
 
+# "_sentences": False scores by chunk vectors only; "_phrase": apply the phrase re-rank.
 VARIANTS: dict[str, dict] = {
-    "dense": {"_mode": "dense"},
+    "dense, chunk vectors only": {"_mode": "dense", "_sentences": False},
+    "dense (+ sentence vectors)": {"_mode": "dense"},
     "lexical": {"_mode": "lexical"},
     "lexical, no synonyms": {"_mode": "lexical", "_no_synonyms": True},
     "rrf k=60": {"fusion": "rrf", "rrf_k": 60},
     "minmax 0.3 dense": {"fusion": "minmax", "dense_weight": 0.3},
-    "minmax 0.4 dense": {"fusion": "minmax", "dense_weight": 0.4},
     "minmax 0.5 dense": {"fusion": "minmax", "dense_weight": 0.5},
-    "minmax 0.6 dense": {"fusion": "minmax", "dense_weight": 0.6},
     "minmax 0.7 dense": {"fusion": "minmax", "dense_weight": 0.7},
     "zscore 0.5 dense": {"fusion": "zscore", "dense_weight": 0.5},
     "zscore 0.6 dense": {"fusion": "zscore", "dense_weight": 0.6},
-    "zscore 0.65 dense (default)": {"fusion": "zscore", "dense_weight": 0.65},
+    "zscore 0.65 dense": {"fusion": "zscore", "dense_weight": 0.65},
     "zscore 0.7 dense": {"fusion": "zscore", "dense_weight": 0.7},
     "zscore 0.65, top lists only": {"fusion": "zscore", "dense_weight": 0.65, "_top_lists_only": True},
+    "zscore 0.65, chunk vectors only": {"fusion": "zscore", "dense_weight": 0.65, "_sentences": False},
+    "zscore 0.65, chunk vectors + phrase": {"fusion": "zscore", "dense_weight": 0.65, "_sentences": False,
+                                            "_phrase": True},
+    "zscore 0.65 + phrase 0.5": {"fusion": "zscore", "dense_weight": 0.65, "phrase_weight": 0.5, "_phrase": True},
+    "zscore 0.65 + phrase 1.0 (default)": {"fusion": "zscore", "dense_weight": 0.65, "phrase_weight": 1.0,
+                                           "_phrase": True},
+    "zscore 0.65 + phrase 2.0": {"fusion": "zscore", "dense_weight": 0.65, "phrase_weight": 2.0, "_phrase": True},
 }
 
 
 def fusion_sweep(root: Path, settings: Settings, limit: int = 0) -> dict[str, dict[str, float]]:
+    from index import phrase
     from index.lexical import tokenize
-    from index.search import Candidates, fuse, get_snapshot, rank_documents, retrieve_candidates
+    from index.search import (Candidates, fuse, get_snapshot, phrase_texts, rank_documents, retrieve_candidates,
+                              with_sentences)
     from index.store import Document, session_for
     from index.update import ingest_paths
     from ingest.normalize import normalize
 
     ds = load_dataset(root)
     with throwaway_home(settings, "hikitsugi-fusion-") as s:
-        ingest_paths(ds.ingest, s)
+        ingest_paths(ds.ingest, s, kind=ds.kind)
         snap = get_snapshot(s.index_dir)
         session = session_for(s.db_url)
         sid = dict(session.execute(select(Document.id, Document.source_id)).all())
-        session.close()
         # keys starting with "_" steer this sweep; the rest are settings of the variant
         variant_settings = {name: s.model_copy(update={k: x for k, x in v.items() if not k.startswith("_")})
                             for name, v in VARIANTS.items()}
         qids = [q for q in ds.queries if ds.qrels.get(q)][: limit or None]
         runs: dict[str, dict[str, list[str]]] = {v: {} for v in VARIANTS}
-        for qid in tqdm(qids, desc="fusion sweep", unit="q", file=sys.stderr, disable=None):
-            qn = normalize(ds.queries[qid])
-            cands, _, _ = retrieve_candidates(qn, s, snap, "hybrid", s.candidates, None)
-            top_lists = Candidates(cands.dense, cands.lexical)
-            plain = None
-            for name, v in VARIANTS.items():
-                if v.get("_mode") == "dense":
-                    fused = cands.dense
-                elif v.get("_no_synonyms"):
-                    if plain is None:
-                        rows, scores = snap.lexical.search(tokenize(qn), s.candidates)
-                        plain = {int(r): float(x) for r, x in zip(rows, scores)}
-                    fused = plain
-                elif v.get("_mode") == "lexical":
-                    fused = cands.lexical
-                else:
-                    fused = fuse(top_lists if v.get("_top_lists_only") else cands, variant_settings[name])
-                runs[name][qid] = [sid[d] for d, _ in rank_documents(fused, snap, 10)]
+        try:
+            for qid in tqdm(qids, desc="fusion sweep", unit="q", file=sys.stderr, disable=None):
+                qn = normalize(ds.queries[qid])
+                chunk_only, qv, _ = retrieve_candidates(qn, s, snap, "hybrid", s.candidates, None, sentences=False)
+                by_sentences = with_sentences(chunk_only, snap, qv)
+                plain = None
+                for name, v in VARIANTS.items():
+                    cands = by_sentences if v.get("_sentences", True) else chunk_only
+                    vs = variant_settings[name]
+                    if v.get("_mode") == "dense":
+                        fused = cands.dense
+                    elif v.get("_no_synonyms"):
+                        if plain is None:
+                            rows, scores = snap.lexical.search(tokenize(qn), s.candidates)
+                            plain = {int(r): float(x) for r, x in zip(rows, scores)}
+                        fused = plain
+                    elif v.get("_mode") == "lexical":
+                        fused = cands.lexical
+                    else:
+                        fused = fuse(Candidates(cands.dense, cands.lexical) if v.get("_top_lists_only") else cands, vs)
+                        if v.get("_phrase"):
+                            fused = phrase.rerank(fused, qn, phrase_texts(session, snap, fused, vs.phrase_depth),
+                                                  vs.phrase_weight)
+                    runs[name][qid] = [sid[d] for d, _ in rank_documents(fused, snap, 10)]
+        finally:
+            session.close()
         return {name: {k: v for k, v in evaluate_rankings(r, ds.qrels, []).items() if not k.startswith("latency")}
                 for name, r in runs.items()}

@@ -39,7 +39,7 @@ def calibrate(root: Path, settings: Settings, keep_home: Path | None = None,
                 q = json.loads(line)
                 types[str(q["_id"])] = q.get("type", "")
     with throwaway_home(settings, "hikitsugi-guidance-", keep_home) as s:
-        ingest_paths(ds.ingest, s)
+        ingest_paths(ds.ingest, s, kind=ds.kind)
         answered = [q for q in ds.queries if ds.qrels.get(q)]
         unanswerable = [q for q in ds.queries if not ds.qrels.get(q) and types.get(q) == "no_answer"]
         runs = []

@@ -2,9 +2,10 @@
 
 A data set is a BEIR folder: ``queries.jsonl`` (``_id``, ``text``), ``qrels/test.tsv``
 (query-id, corpus-id, graded score) and either ``corpus.jsonl`` (``_id``, ``title``,
-``text``) or a ``dataset.yaml`` whose ``ingest:`` lists folders (relative to the data
-set) to ingest like a user would — that is how our own support queries are evaluated
-against the real sample files. Both paths go through :func:`index.update.ingest_paths`
+``text``, ingested as manual passages) or a ``dataset.yaml`` whose ``ingest:`` lists
+folders (relative to the data set) to ingest like a user would, with an optional
+``kind:`` — that is how our own support queries are evaluated against the real sample
+files. Both paths go through :func:`index.update.ingest_paths`
 and :func:`index.search.search`, the code the product runs.
 """
 
@@ -31,6 +32,7 @@ class Dataset:
     queries: dict[str, str]
     qrels: dict[str, dict[str, int]]
     ingest: list[Path]
+    kind: str | None = None  # forced document kind; None = what the parsers decide
 
 
 def load_dataset(root: Path) -> Dataset:
@@ -52,16 +54,22 @@ def load_dataset(root: Path) -> Dataset:
             if not row or row[0] == "query-id":
                 continue
             qrels.setdefault(row[0], {})[row[1]] = int(row[2])
+    kind = None
     if (root / "corpus.jsonl").exists():
         ingest = [root / "corpus.jsonl"]
+        # A BEIR corpus is a collection of reference passages — knowledge a user would
+        # declare as ``kind: manual`` in sources.yaml — not incident records (the parser
+        # would call title+text rows without a resolution "note").
+        kind = "manual"
     elif (root / "dataset.yaml").exists():
         spec = yaml.safe_load((root / "dataset.yaml").read_text(encoding="utf-8")) or {}
         ingest = [(root / p).resolve() for p in spec.get("ingest", [])]
+        kind = spec.get("kind")
         if not ingest:
             raise ValueError(f"{root / 'dataset.yaml'}: 'ingest' lists no paths")
     else:
         raise FileNotFoundError(f"{root}: needs corpus.jsonl or dataset.yaml (with ingest: [paths])")
-    return Dataset(root, queries, qrels, ingest)
+    return Dataset(root, queries, qrels, ingest, kind)
 
 
 def evaluate_rankings(runs: dict[str, list[str]], qrels: dict[str, dict[str, int]],
@@ -124,7 +132,7 @@ def evaluate_dataset(root: Path, modes: list[str], settings: Settings, limit: in
 
     ds = load_dataset(root)
     with throwaway_home(settings, "hikitsugi-eval-", keep_home) as eval_settings:
-        report = ingest_paths(ds.ingest, eval_settings)
+        report = ingest_paths(ds.ingest, eval_settings, kind=ds.kind)
         if report.files_failed:
             print(f"warning: {report.files_failed} file(s) failed to ingest: {report.problems}", file=sys.stderr)
         run = EvalRun(root.name, {}, {}, {})

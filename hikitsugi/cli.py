@@ -60,7 +60,7 @@ def ingest(
         typer.echo(
             f"files: {report.files_seen} (unchanged {report.files_unchanged}, failed {report.files_failed}); "
             f"documents: +{report.docs_added} ~{report.docs_changed} -{report.docs_deleted}; "
-            f"embedded chunks: {report.chunks_embedded}; index: {report.snapshot or 'unchanged'}; "
+            f"embedded chunks: {report.chunks_embedded} (+{report.sentences_embedded} sentences); index: {report.snapshot or 'unchanged'}; "
             f"{report.seconds}s"
         )
     raise typer.Exit(1 if report.files_failed else 0)

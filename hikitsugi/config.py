@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     dense_weight: float = Field(0.65, description="Weight of the dense score in z-score and min-max fusion.")
     zscore_missing: float = Field(-3.0, description="z-score given to a chunk one retriever did not return.")
     rrf_k: int = Field(60, description="k constant for reciprocal rank fusion.")
+    sentence_kinds: str = Field("manual", description="Comma-separated document kinds whose chunks also get one "
+                                "vector per sentence; a chunk's dense score is then its best sentence's cosine when "
+                                "that is higher (a manual passage holds several facts, a case is one story). "
+                                "Empty = chunk vectors only. Changing it re-embeds on the next ingest.")
+    phrase_weight: float = Field(1.0, description="Hybrid re-rank: each character 3-gram of the query found verbatim in "
+                                 "a passage, beyond the first two, adds 0.1 x this to its fused score. 0 = off.")
+    phrase_depth: int = Field(20, description="How many of the best fused chunks the phrase re-rank looks at.")
     bm25_k1: float = Field(1.2)
     bm25_b: float = Field(0.75)
     synonym_weight: float = Field(0.3, description="Weight of synonym-expansion terms relative to the query's own terms.")

@@ -1,9 +1,11 @@
 """Hybrid search: dense (FAISS) + lexical (BM25), fused, grouped into result cards.
 
-Fusion is a per-query min-max normalized weighted score sum. Measured against
-reciprocal rank fusion on JSQuAD and on our support queries (docs/retrieval.md): RRF
-throws away how *much* better the best hit is, which matters when one side is sure and
-the other is noise; the score sum keeps it. Both are available (``fusion`` setting).
+Fusion is z-score by default: each candidate's cosine and BM25 score, in standard
+deviations from the mean of that side's own top list, weighted and summed. Measured
+against min-max score sums and reciprocal rank fusion on JSQuAD and on our support
+queries (docs/retrieval.md): RRF throws away how *much* better the best hit is, and
+min-max stretches a flat list to look as sure as a peaked one. All three are available
+(``fusion`` setting).
 
 The API, the CLI and the evaluation all call :func:`search`, so the numbers the
 evaluation reports are the numbers users get.
@@ -26,13 +28,13 @@ from hikitsugi.config import Settings
 from index.embedder import get_embedder
 from index.filters import Filters, build_mask
 from index.guidance import Guidance, decide
-from index import access
+from index import access, phrase
 from index.highlight import snippet
 from index.lexical import tokenize
 from index.synonyms import synonym_tokens
-from index.snapshot import Snapshot, current_name, load_snapshot
+from index.snapshot import Snapshot, current_name, lexical_text, load_snapshot
 from index.store import Chunk, Document, session_for
-from ingest.normalize import normalize
+from ingest.normalize import fold_for_lexical, normalize
 
 MODES = ("dense", "lexical", "hybrid")
 
@@ -255,9 +257,42 @@ def _dense_candidates(snap: Snapshot, qv: np.ndarray, n: int, mask: np.ndarray |
     return {int(r): float(s) for r, s in zip(rows[0], scores[0]) if r >= 0}
 
 
+def best_sentence(scores: dict[int, float], snap: Snapshot, qv: np.ndarray | None) -> dict[int, float]:
+    """Each row's dense score raised to its best sentence's cosine where that is higher.
+
+    Only rows of the ``sentence_kinds`` (manual passages by default) have sentence
+    vectors: a question about one fact of a passage that covers several matches that
+    fact's sentence far better than the passage's averaged vector. Measured in
+    docs/retrieval.md (JSQuAD and support queries)."""
+    ptr, vecs = snap.sent_ptr, snap.sent_vecs
+    if ptr is None or vecs is None or not len(vecs) or qv is None:
+        return scores
+    rows = [r for r in scores if ptr[r + 1] > ptr[r]]
+    if not rows:
+        return scores
+    sims = vecs[np.concatenate([np.arange(ptr[r], ptr[r + 1]) for r in rows])] @ qv.reshape(-1)
+    out = dict(scores)
+    pos = 0
+    for r in rows:
+        size = int(ptr[r + 1] - ptr[r])
+        out[r] = max(out[r], float(sims[pos:pos + size].max()))
+        pos += size
+    return out
+
+
+def with_sentences(c: Candidates, snap: Snapshot, qv: np.ndarray | None) -> Candidates:
+    """The same candidates with dense scores from :func:`best_sentence`."""
+    dense_all = best_sentence(c.dense_all, snap, qv) if c.dense_all else {}
+    dense = {r: dense_all[r] for r in c.dense} if dense_all else best_sentence(c.dense, snap, qv)
+    return Candidates(dense, c.lexical, dense_all, c.lexical_all)
+
+
 def retrieve_candidates(qn: str, settings: Settings, snap: Snapshot, mode: str, n: int,
-                        mask: np.ndarray | None) -> tuple[Candidates, np.ndarray | None, dict[str, float]]:
-    """Top-n rows from each side, every candidate scored by both (hybrid), the query vector, timings in ms."""
+                        mask: np.ndarray | None, sentences: bool = True
+                        ) -> tuple[Candidates, np.ndarray | None, dict[str, float]]:
+    """Top-n rows from each side, every candidate scored by both (hybrid), the query vector, timings in ms.
+
+    ``sentences=False`` scores by chunk vectors only (for the evaluation's comparisons)."""
     timings: dict[str, float] = {}
     dense: dict[int, float] = {}
     lexical: dict[int, float] = {}
@@ -285,7 +320,21 @@ def retrieve_candidates(qn: str, settings: Settings, snap: Snapshot, mode: str, 
             vecs = snap.dense.reconstruct_batch(np.asarray(only_lexical, dtype=np.int64))
             cands.dense_all.update(zip(only_lexical, (vecs @ qv.reshape(-1)).astype(float).tolist()))
         cands.lexical_all = {r: float(lex_all[r]) for r in union}
+    if sentences and qv is not None:
+        t = time.perf_counter()
+        cands = with_sentences(cands, snap, qv)
+        timings["faiss"] = timings.get("faiss", 0.0) + (time.perf_counter() - t) * 1000
     return cands, qv, timings
+
+
+def phrase_texts(session, snap: Snapshot, fused: dict[int, float], depth: int) -> dict[int, str]:
+    """{row: folded lexical text} of the ``depth`` best fused rows, for :func:`index.phrase.rerank`."""
+    rows = sorted(fused, key=fused.get, reverse=True)[:depth]
+    by_id = {int(snap.chunk_ids[r]): r for r in rows}
+    found = session.execute(select(Chunk.id, Chunk.context, Chunk.text, Document.title)
+                            .join(Document, Document.id == Chunk.document_id)
+                            .where(Chunk.id.in_(list(by_id)))).all()
+    return {by_id[c.id]: fold_for_lexical(lexical_text(c.title, c.context, c.text)) for c in found}
 
 
 def rank_documents(fused: dict[int, float], snap: Snapshot, k: int) -> list[tuple[int, tuple[float, int]]]:
@@ -351,11 +400,16 @@ def search(query: str, settings: Settings, k: int = 10, mode: str = "hybrid",
     dense = cands.dense_all or cands.dense
     t = time.perf_counter()
     fused = fuse(cands, settings) if mode == "hybrid" else (cands.dense or cands.lexical)
-    top = rank_documents(fused, snap, k * 4 if settings.collapse_similar else k)
     timings["fusion"] = (time.perf_counter() - t) * 1000
-    t = time.perf_counter()
     session = session_for(settings.db_url)
     try:
+        if mode == "hybrid" and settings.phrase_weight > 0:
+            t = time.perf_counter()
+            fused = phrase.rerank(fused, qn, phrase_texts(session, snap, fused, settings.phrase_depth),
+                                  settings.phrase_weight)
+            timings["phrase"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        top = rank_documents(fused, snap, k * 4 if settings.collapse_similar else k)
         docs = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_([d for d, _ in top])))}
         chunk_ids = [int(snap.chunk_ids[row]) for _, (_, row) in top]
         chunks = {c.id: c for c in session.scalars(select(Chunk).where(Chunk.id.in_(chunk_ids)))}

@@ -12,6 +12,7 @@ are removed by the next locked run (:func:`cleanup_leftovers`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -30,6 +31,7 @@ from index.filters import CODED_FIELDS, code_value, to_epoch
 from index.hooks import pause_at
 from index.lexical import LexicalIndex
 from index.store import Chunk, Document, Embedding
+from ingest.sentences import split_sentences
 
 KEEP_GENERATIONS = 2
 
@@ -46,6 +48,10 @@ class Snapshot:
     codes: dict[str, np.ndarray]  # field -> int32 code per row (see index.filters)
     dates: np.ndarray  # epoch seconds per row, NaN when undated
     manifest: dict
+    # Sentence vectors of rows whose kind is in ``sentence_kinds``: row i owns
+    # sent_vecs[sent_ptr[i]:sent_ptr[i + 1]] (empty for other rows and one-sentence chunks).
+    sent_vecs: np.ndarray | None = None
+    sent_ptr: np.ndarray | None = None
 
 
 def current_name(index_dir: Path) -> str | None:
@@ -90,6 +96,7 @@ def build_snapshot(session: Session, settings: Settings) -> str:
                 vocab[f].append(c)
             codes[f][i] = lookup[f][c]
     dates = np.array([to_epoch(r.occurred_at) if r.occurred_at else np.nan for r in rows], dtype=np.float64)
+    sent_vecs, sent_ptr = _sentence_vectors(session, settings, mid, rows, vecs.shape[1])
     lexical = LexicalIndex.build([lexical_text(r.title, r.context, r.text) for r in rows],
                                  settings.bm25_k1, settings.bm25_b)
     index_dir = settings.index_dir
@@ -101,7 +108,9 @@ def build_snapshot(session: Session, settings: Settings) -> str:
     lexical.save(tmp / "lexical")
     np.savez(tmp / "rows.npz", chunk_ids=ids, doc_ids=np.array([r.document_id for r in rows], dtype=np.int64),
              dates=dates, **{f"code_{f}": c for f, c in codes.items()})
+    np.savez(tmp / "sentences.npz", vecs=sent_vecs, ptr=sent_ptr)
     manifest = {"model": mid, "chunks": len(rows), "dim": int(vecs.shape[1]), "vocab": vocab,
+                "sentence_kinds": sentence_kinds(settings), "sentences": int(len(sent_vecs)),
                 "built_s": round(time.perf_counter() - t0, 2)}
     (tmp / "manifest.json").write_text(json.dumps(manifest))
     _fsync_dir(tmp)
@@ -113,6 +122,52 @@ def build_snapshot(session: Session, settings: Settings) -> str:
     _fsync_dir(index_dir)
     _prune(index_dir, keep=name)
     return name
+
+
+def _sentence_vectors(session: Session, settings: Settings, mid: str, rows: list,
+                      dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(vectors, per-row offsets) of the stored sentence vectors, in row order.
+
+    A sentence whose vector is missing (an index rebuilt before ``embed_missing`` ran)
+    is left out: its chunk is then scored by its chunk vector alone, never wrongly."""
+    kinds = set(sentence_kinds(settings))
+    hashes: list[list[str]] = [
+        [embed_hash(mid, t) for t in sentence_texts(r.title, r.context, r.text)] if r.kind in kinds else []
+        for r in rows]
+    flat = sorted({h for hs in hashes for h in hs})
+    stored: dict[str, bytes] = {}
+    for i in range(0, len(flat), 500):
+        stored.update(session.execute(select(Embedding.embed_hash, Embedding.vector).where(
+            Embedding.model == mid, Embedding.embed_hash.in_(flat[i:i + 500]))).all())
+    ptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    parts: list[bytes] = []
+    for i, hs in enumerate(hashes):
+        found = [stored[h] for h in hs if h in stored]
+        parts.extend(found)
+        ptr[i + 1] = ptr[i] + len(found)
+    vecs = np.frombuffer(b"".join(parts), dtype=np.float32).reshape(len(parts), dim) if parts \
+        else np.zeros((0, dim), dtype=np.float32)
+    return vecs, ptr
+
+
+def sentence_kinds(settings: Settings) -> list[str]:
+    """The document kinds that get per-sentence vectors (setting ``sentence_kinds``)."""
+    return sorted({k.strip() for k in settings.sentence_kinds.split(",") if k.strip()})
+
+
+def embed_hash(model: str, text: str) -> str:
+    """Key of a stored vector: the same text under the same model is embedded once."""
+    return hashlib.sha256(f"{model}\n{text}".encode()).hexdigest()
+
+
+def sentence_texts(title: str, context: str, text: str) -> list[str]:
+    """What the dense side sees for each sentence of a chunk, or [] for a one-sentence
+    chunk (its chunk vector already is its sentence vector). Each sentence keeps the
+    title and headings, as the chunk does, so it is read in its context."""
+    sentences = split_sentences(text)
+    if len(sentences) < 2:
+        return []
+    return [embed_text(title, context, x) for x in sentences]
 
 
 def lexical_text(title: str, context: str, text: str) -> str:
@@ -154,7 +209,12 @@ def load_snapshot(index_dir: Path, name: str) -> Snapshot:
     arr = np.load(gen / "rows.npz")
     manifest = json.loads((gen / "manifest.json").read_text())
     codes = {f: arr[f"code_{f}"] for f in CODED_FIELDS}
-    return Snapshot(name, dense, lexical, arr["chunk_ids"], arr["doc_ids"], codes, arr["dates"], manifest)
+    sent_vecs = sent_ptr = None
+    if (gen / "sentences.npz").exists():
+        with np.load(gen / "sentences.npz") as sarr:
+            sent_vecs, sent_ptr = sarr["vecs"], sarr["ptr"]
+    return Snapshot(name, dense, lexical, arr["chunk_ids"], arr["doc_ids"], codes, arr["dates"], manifest,
+                    sent_vecs, sent_ptr)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -45,7 +45,8 @@ from tqdm import tqdm
 from hikitsugi.config import Settings
 from index.embedder import get_embedder, model_id
 from index.hooks import pause_at
-from index.snapshot import build_snapshot, cleanup_leftovers, current_name, embed_text, load_rows
+from index.snapshot import (build_snapshot, cleanup_leftovers, current_name, embed_hash, embed_text, load_rows,
+                            sentence_kinds, sentence_texts)
 from index.store import Chunk, Document, Embedding, Source, session_for
 from ingest.model import Block, ParsedDoc
 from ingest.normalize import normalize
@@ -69,6 +70,7 @@ class IngestReport:
     docs_changed: int = 0
     docs_deleted: int = 0
     chunks_embedded: int = 0
+    sentences_embedded: int = 0  # extra per-sentence vectors (setting sentence_kinds)
     problems: list[str] = field(default_factory=list)
     snapshot: str | None = None
     seconds: float = 0.0
@@ -151,10 +153,6 @@ def _doc_hash(doc: ParsedDoc) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _hash_text(model: str, text: str) -> str:
-    return hashlib.sha256(f"{model}\n{text}".encode()).hexdigest()
-
-
 def _parse_hash(kind: str | None, mapping: dict[str, str] | None) -> str | None:
     """Fingerprint of how a file is parsed; None for the defaults (so old rows match)."""
     if not kind and not mapping:
@@ -212,7 +210,7 @@ def _apply_file(session: Session, res: FileResult, settings: Settings, report: I
                        content_hash=h, meta=doc.meta)
         t = time.perf_counter()
         for ch in chunk_blocks(doc.blocks, settings.chunk_chars, settings.chunk_overlap_sentences):
-            eh = _hash_text(mid, embed_text(doc.title, ch.context, ch.text))
+            eh = embed_hash(mid, embed_text(doc.title, ch.context, ch.text))
             new.chunks.append(Chunk(ordinal=ch.ordinal, context=ch.context, text=ch.text, embed_hash=eh))
         report.chunks_written += len(new.chunks)
         report._tick("chunk", t)
@@ -238,7 +236,8 @@ def _retire_source(session: Session, src: Source, report: IngestReport) -> None:
 
 
 def embed_missing(session: Session, settings: Settings, report: IngestReport) -> None:
-    """Embed every live chunk text that has no stored vector for the configured model.
+    """Embed every live chunk text (and, for ``sentence_kinds``, every sentence of it)
+    that has no stored vector for the configured model.
 
     Working from the database rather than from this run's changes means a run killed
     between writing chunks and embedding them is repaired by the next run.
@@ -252,23 +251,47 @@ def embed_missing(session: Session, settings: Settings, report: IngestReport) ->
         .where(Embedding.embed_hash.is_(None), Document.retired_at.is_(None))
     ).all()
     pending = {r.embed_hash: embed_text(r.title, r.context, r.text) for r in rows}
+    sentences = _missing_sentences(session, settings, mid)
+    pending.update(sentences)
     todo = list(pending)
     if not todo:
         report._tick("embed", t0)
         return
     embedder = get_embedder(settings)
     bs = settings.embed_batch_size * 8
-    with tqdm(total=len(todo), desc="embedding", unit="chunk", file=sys.stderr,
+    with tqdm(total=len(todo), desc="embedding", unit="text", file=sys.stderr,
               disable=None) as bar:
         for i in range(0, len(todo), bs):
             part = todo[i:i + bs]
             vecs = embedder.embed_passages([pending[h] for h in part], settings.embed_batch_size)
             session.add_all(Embedding(model=mid, embed_hash=h, vector=v.tobytes()) for h, v in zip(part, vecs))
             session.commit()  # vectors are reusable even if the run dies later
-            report.chunks_embedded += len(part)
+            n_sent = sum(h in sentences for h in part)
+            report.sentences_embedded += n_sent
+            report.chunks_embedded += len(part) - n_sent
             bar.update(len(part))
             pause_at("embed")
     report._tick("embed", t0)
+
+
+def _missing_sentences(session: Session, settings: Settings, mid: str) -> dict[str, str]:
+    """{hash: text} of the sentence texts of live ``sentence_kinds`` chunks with no stored vector."""
+    kinds = sentence_kinds(settings)
+    if not kinds:
+        return {}
+    wanted: dict[str, str] = {}
+    for r in session.execute(select(Chunk.context, Chunk.text, Document.title)
+                             .join(Document, Document.id == Chunk.document_id)
+                             .where(Document.retired_at.is_(None), Document.kind.in_(kinds))):
+        for t in sentence_texts(r.title, r.context, r.text):
+            wanted[embed_hash(mid, t)] = t
+    hashes = list(wanted)
+    for i in range(0, len(hashes), 500):
+        part = hashes[i:i + 500]
+        for h in session.scalars(select(Embedding.embed_hash).where(Embedding.model == mid,
+                                                                    Embedding.embed_hash.in_(part))):
+            wanted.pop(h, None)
+    return wanted
 
 
 def index_is_current(session: Session, settings: Settings) -> bool:
@@ -280,7 +303,7 @@ def index_is_current(session: Session, settings: Settings) -> bool:
         manifest, chunk_ids, _ = load_rows(settings.index_dir, name)
     except (OSError, ValueError, KeyError):
         return False
-    if manifest.get("model") != model_id(settings):
+    if manifest.get("model") != model_id(settings) or manifest.get("sentence_kinds") != sentence_kinds(settings):
         return False
     live = session.scalars(select(Chunk.id).join(Document, Document.id == Chunk.document_id)
                            .where(Document.retired_at.is_(None))).all()

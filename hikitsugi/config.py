@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     synonyms_file: str = Field("", description="Synonym groups (YAML); empty = $HOME/synonyms.yaml or config/synonyms.yaml.")
     rules_file: str = Field("", description="Escalation rules (YAML); empty = $HOME/escalation_rules.yaml or config/.")
     rule_similarity: float = Field(0.9, description="Cosine between a query and a rule example that fires the rule.")
-    self_resolve_threshold: float = Field(0.87, description="Best-hit cosine above which guidance says self_resolve.")
+    self_resolve_threshold: float = Field(0.88, description="Best-hit cosine above which guidance says self_resolve.")
     default_escalate_to: str = Field("二次対応（技術サポート）", description="Who gets low-confidence escalations.")
     collapse_similar: bool = Field(True, description="Fold cases with the same resolution group into one card.")
     max_query_chars: int = Field(1000, description="Longest query accepted.")

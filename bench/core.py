@@ -36,11 +36,12 @@ def _bench_one(path_str: str, n_queries: int) -> dict:
     path = Path(path_str)
     settings = get_settings()
     with throwaway_home(settings, "hikitsugi-bench-") as s:
-        sources = load_dataset(path).ingest if (path / "queries.jsonl").exists() else [path]
+        ds = load_dataset(path) if (path / "queries.jsonl").exists() else None
+        sources, kind = (ds.ingest, ds.kind) if ds else ([path], None)  # as `eval retrieval` ingests it
         get_embedder(s)  # model load is not ingest work
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t = time.perf_counter()
-        report = ingest_paths(sources, s)
+        report = ingest_paths(sources, s, kind=kind)
         ingest_s = time.perf_counter() - t
         from index.search import get_snapshot
 
@@ -56,6 +57,7 @@ def _bench_one(path_str: str, n_queries: int) -> dict:
         return {
             "documents": report.docs_added,
             "chunks": chunks,
+            "sentence_vectors": report.sentences_embedded,
             "ingest_s": round(ingest_s, 1),
             "chunks_per_s": round(chunks / ingest_s, 1),
             "queries": len(lat),

@@ -217,9 +217,10 @@ def _print_variant_tables(results: dict[str, dict[str, dict[str, float]]], as_js
         return
     for name, table in results.items():
         typer.echo(f"## {name}")
-        typer.echo(f"{'variant':30} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'nDCG@10':>8}")
+        w = max([len("variant")] + [len(x) for x in table])
+        typer.echo(f"{'variant':{w}} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'nDCG@10':>8}")
         for variant, v in table.items():
-            typer.echo(f"{variant:30} {v['recall@1']:6.3f} {v['recall@5']:6.3f} {v['recall@10']:6.3f} "
+            typer.echo(f"{variant:{w}} {v['recall@1']:6.3f} {v['recall@5']:6.3f} {v['recall@10']:6.3f} "
                        f"{v['mrr@10']:7.3f} {v['ndcg@10']:8.3f}")
 
 

@@ -145,8 +145,9 @@ class Candidates:
     """What both retrievers said about one query.
 
     ``dense``/``lexical`` are each retriever's own top list; ``dense_all``/``lexical_all``
-    give *every* candidate of either list its real score on that side (its cosine, its
-    BM25 score), so fusion never has to guess a score for a chunk one side did not list.
+    give *every* candidate of either list its real score on that side (its cosine — or
+    its best sentence's, see :func:`best_sentence` — and its BM25 score), so fusion never
+    has to guess a score for a chunk one side did not list.
     """
 
     dense: dict[int, float] = field(default_factory=dict)

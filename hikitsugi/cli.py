@@ -143,7 +143,25 @@ def serve(
 
     _setup_logging()
     settings = get_settings()
+    _warm_up(settings)
     uvicorn.run(create_app(), host=host or settings.host, port=port or settings.port, log_level="info")
+
+
+def _warm_up(settings) -> None:
+    """Load the model, the index and the escalation rules' vectors before accepting
+    requests: otherwise the first agent to search after a restart waits several seconds."""
+    import time
+
+    from index.embedder import get_embedder
+    from index.search import NoIndexError, search
+
+    t = time.perf_counter()
+    get_embedder(settings)
+    try:
+        search("ウォームアップ", settings, k=1)  # a throw-away query: not logged, not audited
+    except NoIndexError:
+        pass
+    _err(f"model and index loaded in {time.perf_counter() - t:.1f}s")
 
 
 @model_app.command("build")

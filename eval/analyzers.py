@@ -22,17 +22,17 @@ from tqdm import tqdm
 from eval.home import throwaway_home
 from eval.retrieval import evaluate_rankings, load_dataset
 from hikitsugi.config import Settings
-from index.lexical import _HIRAGANA, _SEGMENT, tokenize
+from index.lexical import hiragana_only, segments, tokenize
 from ingest.normalize import fold_for_lexical, normalize
 
 
 def char_grams(sizes: tuple[int, ...], keep_hiragana_unigrams: bool = False) -> Callable[[str], list[str]]:
     def tok(text: str) -> list[str]:
         out: list[str] = []
-        for seg in _SEGMENT.findall(fold_for_lexical(text)):
+        for seg in segments(text):
             for n in sizes:
                 if n == 1:
-                    out.extend(c for c in seg if keep_hiragana_unigrams or not _HIRAGANA.match(c))
+                    out.extend(c for c in seg if keep_hiragana_unigrams or not hiragana_only(c))
                 else:
                     out.extend(seg[i : i + n] for i in range(len(seg) - n + 1))
         return out

@@ -25,11 +25,21 @@ _SEGMENT = re.compile(r"[0-9a-z\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff々〆ヵ�
 _HIRAGANA = re.compile(r"^[\u3040-\u309f]+$")
 
 
+def segments(text: str) -> list[str]:
+    """Runs of word characters of folded text: the units character grams are taken from."""
+    return _SEGMENT.findall(fold_for_lexical(text))
+
+
+def hiragana_only(s: str) -> bool:
+    """True for grams of hiragana alone (particles, endings), which carry little meaning."""
+    return bool(_HIRAGANA.match(s))
+
+
 def tokenize(text: str) -> list[str]:
     """Character unigrams (except lone hiragana, mostly particles) and bigrams."""
     tokens: list[str] = []
-    for seg in _SEGMENT.findall(fold_for_lexical(text)):
-        tokens.extend(c for c in seg if not _HIRAGANA.match(c))
+    for seg in segments(text):
+        tokens.extend(c for c in seg if not hiragana_only(c))
         tokens.extend(seg[i : i + 2] for i in range(len(seg) - 1))
     return tokens
 

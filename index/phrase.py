@@ -13,12 +13,8 @@ wording, MRR@10 rises; on our support queries, which paraphrase, it stays level.
 
 from __future__ import annotations
 
-import re
+from index.lexical import hiragana_only, segments
 
-from ingest.normalize import fold_for_lexical
-
-_SEGMENT = re.compile(r"[0-9a-z\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff々〆ヵヶ]+")
-_HIRAGANA = re.compile(r"^[\u3040-\u309f]+$")
 FREE_GRAMS = 2  # matches every passage may have by chance
 GRAM_VALUE = 0.1  # bonus per further matched gram, times the phrase_weight setting
 
@@ -26,8 +22,8 @@ GRAM_VALUE = 0.1  # bonus per further matched gram, times the phrase_weight sett
 def query_grams(query_norm: str, n: int = 3) -> set[str]:
     """Distinct content character n-grams of a normalized query, folded like the lexical side."""
     grams: set[str] = set()
-    for seg in _SEGMENT.findall(fold_for_lexical(query_norm)):
-        grams.update(g for g in (seg[i:i + n] for i in range(len(seg) - n + 1)) if not _HIRAGANA.match(g))
+    for seg in segments(query_norm):
+        grams.update(g for g in (seg[i:i + n] for i in range(len(seg) - n + 1)) if not hiragana_only(g))
     return grams
 
 

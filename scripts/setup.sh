@@ -17,15 +17,19 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/pip install -q --disable-pip-version-check -e ".[test]"
   echo "$want" > "$stamp"
 fi
-# Scanned PDF pages are OCRed with Tesseract (Japanese + English data, Debian packages).
+# Scanned PDF pages are OCRed with Tesseract (Japanese + English data, Debian packages),
+# and need a Japanese font to render pages whose fonts are not embedded.
 # Checked first, so a second run costs one `tesseract --list-langs`.
 has_ocr() {
   local langs
   langs=$(tesseract --list-langs 2>&1) || return 1
-  grep -qx jpn <<<"$langs" && grep -qx eng <<<"$langs"
+  grep -qx jpn <<<"$langs" && grep -qx eng <<<"$langs" || return 1
+  # A Japanese font, so PDFs that name a CJK font without embedding it (reportlab's
+  # HeiseiKakuGo-W5, common in generated manuals) render to real glyphs before OCR.
+  [ -n "$(fc-list :lang=ja 2>/dev/null)" ]
 }
 if ! has_ocr; then
-  ocr_pkgs=(tesseract-ocr tesseract-ocr-jpn tesseract-ocr-eng)
+  ocr_pkgs=(tesseract-ocr tesseract-ocr-jpn tesseract-ocr-eng fonts-ipafont-gothic)
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "[setup] installing ${ocr_pkgs[*]} (OCR of scanned PDF pages)" >&2
     export DEBIAN_FRONTEND=noninteractive

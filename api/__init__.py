@@ -1,1 +1,1 @@
-"""HTTP API (FastAPI) and the search page. It calls :mod:`index.search` and nothing else."""
+"""HTTP API (FastAPI) and the search page. It calls :mod:`hikitsugi.search.service` and nothing else."""

@@ -16,18 +16,24 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from api import feedback, leads
-from api import audit as audit_routes
-from api import auth
-from api.audit import record_reads
-from api.deps import Principal, current_principal
-from api.hardening import check_secret, document_auth_errors, mask_pii_in_logs
-from api.limits import BodySizeLimit
-from api.schemas import DocumentOut, ErrorOut, Health, SearchRequest, SearchResponseOut
-from hikitsugi.config import get_settings
-from index.filters import Filters
-from index.access import Forbidden, Reads
-from index.search import NoIndexError, get_document, get_snapshot, search
+from hikitsugi.access.policy import Forbidden, Reads
+from hikitsugi.api import audit as audit_routes
+from hikitsugi.api import auth, feedback, leads
+from hikitsugi.api.audit import record_reads
+from hikitsugi.api.deps import Principal, current_principal
+from hikitsugi.api.hardening import check_secret, document_auth_errors, mask_pii_in_logs
+from hikitsugi.api.limits import BodySizeLimit
+from hikitsugi.api.schemas import (
+    DocumentOut,
+    ErrorOut,
+    Health,
+    SearchRequest,
+    SearchResponseOut,
+)
+from hikitsugi.config import ConfigError, get_settings
+from hikitsugi.index.filters import Filters
+from hikitsugi.search.retrieve import NoIndexError, get_snapshot
+from hikitsugi.search.service import get_document, search
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("hikitsugi.api")
@@ -75,6 +81,9 @@ def create_app() -> FastAPI:
             raise HTTPException(503, str(exc)) from None
         except LookupError as exc:
             raise HTTPException(422, [{"field": "customer", "message": str(exc)}]) from None
+        except ConfigError as exc:  # the server's own files, not the caller's input
+            log.error("configuration error: %s", exc)
+            raise HTTPException(500, "server configuration error (see the server log)") from None
         except ValueError as exc:
             raise HTTPException(422, [{"field": "query", "message": str(exc)}]) from None
         record_reads(settings, principal, resp.sensitive_reads, "search")

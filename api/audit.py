@@ -9,12 +9,12 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
 
-from api.deps import Principal, require_role
-from api.schemas import AuditOut, ErrorOut
+from hikitsugi.access import audit as audit_store
+from hikitsugi.access.policy import Reads
+from hikitsugi.api.deps import Principal, require_role
+from hikitsugi.api.schemas import AuditOut, ErrorOut
 from hikitsugi.config import Settings, get_settings
-from index import audit_store
-from index.access import Reads
-from index.store import session_for
+from hikitsugi.storage.database import session_for
 
 router = APIRouter(tags=["access"])
 

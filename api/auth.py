@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException
 
-from api import tokens
-from api.deps import Principal, require_role
-from api.schemas import ErrorOut, TokenOut, TokenRequest
+from hikitsugi.access import audit as audit_store
+from hikitsugi.api import tokens
+from hikitsugi.api.deps import Principal, require_role
+from hikitsugi.api.schemas import ErrorOut, TokenOut, TokenRequest
 from hikitsugi.config import get_settings
-from index import audit_store
-from index.store import session_for
+from hikitsugi.storage.database import session_for
 
 router = APIRouter(tags=["access"])
 MAX_TTL_S = 12 * 3600

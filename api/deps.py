@@ -20,14 +20,14 @@ import math
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from api import tokens
-from api.limits import limiter
+from hikitsugi.access import principals
+from hikitsugi.access.policy import Principal, today
+from hikitsugi.api import tokens
+from hikitsugi.api.limits import limiter
 from hikitsugi.config import get_settings
-from index import access_store
-from index.access import Principal, today
-from index.store import session_for
+from hikitsugi.storage.database import session_for
 
-ROLES = access_store.ROLES
+ROLES = principals.ROLES
 __all__ = ["Principal", "current_principal", "require_role", "ROLES"]
 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False,
@@ -46,7 +46,7 @@ def current_principal(request: Request, api_key: str | None = Security(_api_key)
     session = session_for(settings.db_url)
     try:
         if api_key:
-            row = access_store.find_key(session, api_key.strip())
+            row = principals.find_key(session, api_key.strip())
             if row is None:
                 raise _unauthorized("the API key is not valid (unknown or revoked)")
             user, role, key_id, bucket = row.user, row.role, row.key_id, row.key_id
@@ -55,7 +55,7 @@ def current_principal(request: Request, api_key: str | None = Security(_api_key)
                 claims = tokens.verify(settings, bearer.credentials)
             except tokens.TokenError as exc:
                 raise _unauthorized(str(exc)) from None
-            if access_store.active_key(session, claims["kid"]) is None:
+            if principals.active_key(session, claims["kid"]) is None:
                 raise _unauthorized("the key that issued this token has been revoked")
             user, role, key_id = claims["sub"], claims["role"], claims["kid"]
             bucket = f"{key_id}/{user}"
@@ -63,7 +63,7 @@ def current_principal(request: Request, api_key: str | None = Security(_api_key)
                 raise _unauthorized("the token is not valid")
         else:
             raise _unauthorized("this needs an API key (header X-API-Key) or a token (Authorization: Bearer …)")
-        customers = access_store.visible_customers(session, user, today(settings.timezone))
+        customers = principals.visible_customers(session, user, today(settings.timezone))
     finally:
         session.close()
     wait = limiter(settings.rate_limit_per_s, settings.rate_limit_burst).allow(bucket)

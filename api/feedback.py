@@ -16,11 +16,12 @@ from typing import Literal, Optional
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import Principal, current_principal
-from api.schemas import ErrorOut
+from hikitsugi.api.deps import Principal, current_principal
+from hikitsugi.api.schemas import ErrorOut
 from hikitsugi.config import get_settings
-from index.feedback_store import SearchLog, new_search_id, record_feedback, record_search
-from index.store import session_for
+from hikitsugi.insights.feedback import record_feedback
+from hikitsugi.insights.searchlog import SearchLog, new_search_id, record_search
+from hikitsugi.storage.database import session_for
 
 router = APIRouter(tags=["feedback"])
 

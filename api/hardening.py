@@ -15,10 +15,10 @@ import logging
 
 from fastapi import FastAPI
 
-from api import tokens
-from api.schemas import ErrorOut
+from hikitsugi.access.masking import mask_text
+from hikitsugi.api import tokens
+from hikitsugi.api.schemas import ErrorOut
 from hikitsugi.config import get_settings
-from index.pii import mask_text
 
 OPEN_PATHS = {"/healthz"}
 log = logging.getLogger("hikitsugi.api")

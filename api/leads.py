@@ -1,7 +1,7 @@
 """What leads see: JSON endpoints under ``/analytics`` (role lead or admin) and the lead
 page at ``/leads`` (a static page that calls them with the lead's key).
 
-The reports themselves live in :mod:`index.analytics`; windows default to the settings
+The reports themselves live in :mod:`hikitsugi.insights.reports`; windows default to the settings
 in ``hikitsugi/config.py`` (``analytics_days``, ``unretrieved_days``, ``stale_days``,
 ``stale_kinds``, ``expiring_days``, ``gap_similarity``) and can be overridden per request.
 """
@@ -14,11 +14,11 @@ from typing import Any, Optional
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse
 
-from api.deps import Principal, require_role
-from api.schemas import ErrorOut
+from hikitsugi.api.deps import Principal, require_role
+from hikitsugi.api.schemas import ErrorOut
 from hikitsugi.config import get_settings
-from index import analytics
-from index.store import session_for
+from hikitsugi.insights import reports as analytics
+from hikitsugi.storage.database import session_for
 
 STATIC = Path(__file__).parent / "static"
 LEADS = require_role("lead", "admin")

@@ -27,11 +27,11 @@ def _queries_for(path: Path) -> list[str]:
 
 
 def _bench_one(path_str: str, n_queries: int) -> dict:
-    from eval.retrieval import load_dataset
-    from eval.home import throwaway_home
-    from index.embedder import get_embedder
-    from index.search import search
-    from index.update import ingest_paths
+    from hikitsugi.embedding.encoder import get_embedder
+    from hikitsugi.eval.home import throwaway_home
+    from hikitsugi.eval.retrieval import load_dataset
+    from hikitsugi.index.update import ingest_paths
+    from hikitsugi.search.service import search
 
     path = Path(path_str)
     settings = get_settings()
@@ -43,7 +43,7 @@ def _bench_one(path_str: str, n_queries: int) -> dict:
         t = time.perf_counter()
         report = ingest_paths(sources, s, kind=kind)
         ingest_s = time.perf_counter() - t
-        from index.search import get_snapshot
+        from hikitsugi.search.retrieve import get_snapshot
 
         chunks = int(get_snapshot(s.index_dir).manifest["chunks"])
         queries = _queries_for(path)[:n_queries]

@@ -47,7 +47,7 @@ BUILTIN = [
 def _sample_rows() -> list[tuple[str, str, str, str]]:
     if not SAMPLE.exists():
         return BUILTIN
-    from ingest.encoding import decode_bytes
+    from hikitsugi.ingest.encoding import decode_bytes
 
     rows = []
     for r in csv.DictReader(io.StringIO(decode_bytes(SAMPLE.read_bytes()).text, newline="")):
@@ -87,7 +87,7 @@ def _peak_rss_mib() -> float:
 
 
 def _run(entries, settings, n_cases: int) -> dict:
-    from index.update import reindex
+    from hikitsugi.index.update import reindex
 
     t = time.perf_counter()
     r = reindex(entries, settings)
@@ -108,8 +108,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from hikitsugi.config import get_settings
-    from index.embedder import get_embedder, model_path
-    from ingest.sources import load_sources
+    from hikitsugi.embedding.encoder import get_embedder, model_path
+    from hikitsugi.ingest.sources import load_sources
 
     work = Path(tempfile.mkdtemp(prefix="hikitsugi-bench-ingest-"))
     try:

@@ -35,13 +35,13 @@ def _free_port() -> int:
 
 def _prepare(home: Path, users: int) -> list[str]:
     os.environ["HIKITSUGI_HOME"] = str(home)
+    from hikitsugi.access.principals import assign, create_key
     from hikitsugi.config import get_settings
-    from index.access_store import assign, create_key
-    from index.store import session_for
+    from hikitsugi.storage.database import session_for
 
     settings = get_settings()
     if not (settings.index_dir / "CURRENT").exists():
-        from index.update import ingest_paths
+        from hikitsugi.index.update import ingest_paths
 
         ingest_paths([REPO / "data" / "samples"], settings)
     session = session_for(settings.db_url)

@@ -29,10 +29,16 @@ REPO = Path(__file__).resolve().parent.parent
 
 def build_corpus(settings, n_chunks: int, seed: int = 7) -> None:
     """Fill settings' home with n_chunks synthetic chunks derived from the ingested samples."""
-    from index.embedder import model_id
-    from index.snapshot import build_snapshot, embed_hash, sentence_kinds, sentence_texts
-    from index.store import Chunk, Document, Embedding, session_for
-    from index.update import ingest_paths
+    from hikitsugi.embedding.encoder import model_id
+    from hikitsugi.index.snapshot import (
+        build_snapshot,
+        embed_hash,
+        sentence_kinds,
+        sentence_texts,
+    )
+    from hikitsugi.index.update import ingest_paths
+    from hikitsugi.storage.database import session_for
+    from hikitsugi.storage.schema import Chunk, Document, Embedding
 
     ingest_paths([REPO / "data" / "samples"], settings)
     session = session_for(settings.db_url)
@@ -85,8 +91,9 @@ def build_corpus(settings, n_chunks: int, seed: int = 7) -> None:
 
 def run(n_chunks: int, n_queries: int, keep: Path | None = None) -> dict:
     from hikitsugi.config import get_settings
-    from eval.home import throwaway_home
-    from index.search import get_snapshot, search
+    from hikitsugi.eval.home import throwaway_home
+    from hikitsugi.search.retrieve import get_snapshot
+    from hikitsugi.search.service import search
 
     settings = get_settings()
     with throwaway_home(settings, "hikitsugi-scale-", keep) as s:

@@ -19,11 +19,11 @@ import numpy as np
 from sqlalchemy import select
 from tqdm import tqdm
 
-from eval.home import throwaway_home
-from eval.retrieval import evaluate_rankings, load_dataset
 from hikitsugi.config import Settings
-from index.lexical import hiragana_only, segments, tokenize
-from ingest.normalize import fold_for_lexical, normalize
+from hikitsugi.eval.home import throwaway_home
+from hikitsugi.eval.retrieval import evaluate_rankings, load_dataset
+from hikitsugi.index.lexical import hiragana_only, segments, tokenize
+from hikitsugi.ingest.normalize import fold_for_lexical, normalize
 
 
 def char_grams(sizes: tuple[int, ...], keep_hiragana_unigrams: bool = False) -> Callable[[str], list[str]]:
@@ -67,10 +67,11 @@ def analyzers() -> dict[str, Callable[[str], list[str]]]:
 
 
 def analyzer_sweep(root: Path, settings: Settings, limit: int = 0) -> dict[str, dict[str, float]]:
-    from index.search import get_snapshot
-    from index.snapshot import lexical_text
-    from index.store import Chunk, Document, session_for
-    from index.update import ingest_paths
+    from hikitsugi.index.snapshot import lexical_text
+    from hikitsugi.index.update import ingest_paths
+    from hikitsugi.search.retrieve import get_snapshot
+    from hikitsugi.storage.database import session_for
+    from hikitsugi.storage.schema import Chunk, Document
 
     ds = load_dataset(root)
     with throwaway_home(settings, "hikitsugi-analyzers-") as s:

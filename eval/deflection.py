@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from eval.home import throwaway_home
 from hikitsugi.config import Settings
-from index.filters import Filters
-from ingest.normalize import normalize
-from ingest.pipeline import SourceFile, parse_bytes
+from hikitsugi.eval.home import throwaway_home
+from hikitsugi.index.filters import Filters
+from hikitsugi.ingest.normalize import normalize
+from hikitsugi.ingest.pipeline import SourceFile, parse_bytes
 
 THRESHOLDS = [round(float(t), 2) for t in np.arange(0.70, 0.96, 0.01)]
 
@@ -89,8 +89,8 @@ def recommend(sweep: list[dict[str, float]], max_wrong: float) -> dict[str, floa
 def run_deflection(history: Path, settings: Settings, k: int = 5, group_column: str | None = None,
                    time_column: str | None = None, text_columns: list[str] | None = None,
                    max_wrong: float = 0.05) -> dict[str, Any]:
-    from index.search import search
-    from index.update import ingest_paths
+    from hikitsugi.index.update import ingest_paths
+    from hikitsugi.search.service import search
 
     cases, problems = _load_cases(history, group_column, time_column, text_columns)
     if not cases:
@@ -130,7 +130,7 @@ def write_deflection_report(out_dir: Path, result: dict[str, Any]) -> Path:
     """deflection.json, per-case dump and deflection.html with the curve."""
     import json
 
-    from eval.report import deflection_plot, img, table, write_report
+    from hikitsugi.eval.report import deflection_plot, img, table, write_report
 
     out_dir.mkdir(parents=True, exist_ok=True)
     with (out_dir / "deflection_per_case.jsonl").open("w", encoding="utf-8") as fh:

@@ -14,9 +14,9 @@ from pathlib import Path
 from sqlalchemy import select
 from tqdm import tqdm
 
-from eval.home import throwaway_home
-from eval.retrieval import evaluate_rankings, load_dataset
 from hikitsugi.config import Settings
+from hikitsugi.eval.home import throwaway_home
+from hikitsugi.eval.retrieval import evaluate_rankings, load_dataset
 
 # "_sentences": False scores by chunk vectors only; "_phrase": apply the phrase re-rank.
 VARIANTS: dict[str, dict] = {
@@ -44,13 +44,21 @@ VARIANTS: dict[str, dict] = {
 
 
 def fusion_sweep(root: Path, settings: Settings, limit: int = 0) -> dict[str, dict[str, float]]:
-    from index import phrase
-    from index.lexical import tokenize
-    from index.search import (Candidates, fuse, get_snapshot, phrase_texts, rank_documents, retrieve_candidates,
-                              with_sentences)
-    from index.store import Document, session_for
-    from index.update import ingest_paths
-    from ingest.normalize import normalize
+    from hikitsugi.index.lexical import tokenize
+    from hikitsugi.index.update import ingest_paths
+    from hikitsugi.ingest.normalize import normalize
+    from hikitsugi.search import rerank as phrase
+    from hikitsugi.search.cards import rank_documents
+    from hikitsugi.search.fuse import fuse
+    from hikitsugi.search.rerank import phrase_texts
+    from hikitsugi.search.retrieve import (
+        Candidates,
+        get_snapshot,
+        retrieve_candidates,
+        with_sentences,
+    )
+    from hikitsugi.storage.database import session_for
+    from hikitsugi.storage.schema import Document
 
     ds = load_dataset(root)
     with throwaway_home(settings, "hikitsugi-fusion-") as s:

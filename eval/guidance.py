@@ -2,7 +2,7 @@
 
 For every labeled query (and every query labeled as having no answer) the product's
 search runs once; then, for each candidate threshold, the product's own
-:func:`index.guidance.decide` is re-applied to the same result cards. Reported per
+:func:`hikitsugi.guidance.decide.decide` is re-applied to the same result cards. Reported per
 threshold: how often guidance says ``self_resolve``, how often those steps came from a
 relevant case (precision — the number that matters to an agent who follows them), and
 how often a query with no answer in the corpus was wrongly told to self-resolve.
@@ -18,18 +18,18 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from eval.home import throwaway_home
-from eval.retrieval import load_dataset
 from hikitsugi.config import Settings
+from hikitsugi.eval.home import throwaway_home
+from hikitsugi.eval.retrieval import load_dataset
 
 THRESHOLDS = [round(float(t), 2) for t in np.arange(0.80, 0.951, 0.01)]
 
 
 def calibrate(root: Path, settings: Settings, keep_home: Path | None = None,
               min_precision: float = 0.9) -> dict[str, Any]:
-    from index.guidance import decide
-    from index.search import search
-    from index.update import ingest_paths
+    from hikitsugi.guidance.decide import decide
+    from hikitsugi.index.update import ingest_paths
+    from hikitsugi.search.service import search
 
     ds = load_dataset(root)
     types = {}

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hikitsugi.config import Settings
-from index.embedder import model_path
+from hikitsugi.embedding.encoder import model_path
 
 
 @contextmanager

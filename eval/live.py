@@ -4,7 +4,7 @@ recorded in the search box and on the search page (「解決した」「役に�
 
 The offline replay (:mod:`eval.deflection`) estimates what *could* be deflected; this
 reports what first line actually resolved alone, week by week. The counting rule lives
-in :func:`index.analytics.weekly_deflection`.
+in :func:`hikitsugi.insights.reports.weekly_deflection`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import select
 
 from hikitsugi.config import Settings
-from index.analytics import weekly_deflection, weeks_since
-from index.feedback_store import Feedback, OUTCOME_LABELS
-from index.store import session_for
+from hikitsugi.insights.feedback import OUTCOME_LABELS, Feedback
+from hikitsugi.insights.reports import weekly_deflection, weeks_since
+from hikitsugi.storage.database import session_for
 
 
 def live_deflection(settings: Settings, weeks: int | None = None, top_documents: int = 10) -> dict[str, Any]:
@@ -49,7 +49,7 @@ def live_deflection(settings: Settings, weeks: int | None = None, top_documents:
 
 def write_live_report(out_dir: Path, result: dict[str, Any]) -> Path:
     """live.json and live.html (weekly plot and tables)."""
-    from eval.report import img, table, weekly_plot, write_report
+    from hikitsugi.eval.report import img, table, weekly_plot, write_report
 
     weeks = result["weeks"]
     plotted = [w for w in weeks if w["self_resolution_rate"] is not None]

@@ -6,7 +6,7 @@ A data set is a BEIR folder: ``queries.jsonl`` (``_id``, ``text``), ``qrels/test
 folders (relative to the data set) to ingest like a user would, with an optional
 ``kind:`` — that is how our own support queries are evaluated against the real sample
 files. Both paths go through :func:`index.update.ingest_paths`
-and :func:`index.search.search`, the code the product runs.
+and :func:`hikitsugi.search.service.search`, the code the product runs.
 """
 
 from __future__ import annotations
@@ -21,9 +21,15 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm
 
-from eval.home import throwaway_home
-from eval.metrics import capped_recall_at, mrr_at, ndcg_at, percentile, recall_at
 from hikitsugi.config import Settings
+from hikitsugi.eval.home import throwaway_home
+from hikitsugi.eval.metrics import (
+    capped_recall_at,
+    mrr_at,
+    ndcg_at,
+    percentile,
+    recall_at,
+)
 
 
 @dataclass
@@ -89,7 +95,7 @@ def evaluate_rankings(runs: dict[str, list[str]], qrels: dict[str, dict[str, int
 
 
 def run_queries(ds: Dataset, mode: str, settings: Settings, limit: int = 0) -> tuple[dict[str, list[str]], list[float]]:
-    from index.search import search
+    from hikitsugi.search.service import search
 
     qids = [q for q in ds.queries if ds.qrels.get(q)]
     if limit:
@@ -128,7 +134,7 @@ def per_query_rows(ds: Dataset, runs: dict[str, list[str]]) -> list[dict]:
 def evaluate_dataset(root: Path, modes: list[str], settings: Settings, limit: int = 0,
                      keep_home: Path | None = None) -> EvalRun:
     """Index the data set into a fresh home (or keep_home) and evaluate each mode."""
-    from index.update import ingest_paths
+    from hikitsugi.index.update import ingest_paths
 
     ds = load_dataset(root)
     with throwaway_home(settings, "hikitsugi-eval-", keep_home) as eval_settings:
@@ -152,7 +158,13 @@ def run_retrieval_eval(root: Path, modes: list[str], settings: Settings, limit: 
 
 def write_retrieval_report(out_dir: Path, runs: list[EvalRun]) -> Path:
     """metrics JSON, per-query dumps (JSONL per data set and mode) and an HTML report."""
-    from eval.report import img, latency_plot, recall_plot, table, write_report
+    from hikitsugi.eval.report import (
+        img,
+        latency_plot,
+        recall_plot,
+        table,
+        write_report,
+    )
 
     out_dir.mkdir(parents=True, exist_ok=True)
     sections = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tomllib
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ def _default_home() -> Path:
 
 
 class Settings(BaseSettings):
-    """Runtime settings. Field docs double as the reference in docs/configuration.md."""
+    """Runtime settings. Field descriptions are the reference: docs/configuration.md is
+    generated from them (``hikitsugi config reference``) and a test keeps the two equal."""
 
     model_config = SettingsConfigDict(env_prefix="HIKITSUGI_", extra="ignore")
 
@@ -55,11 +57,17 @@ class Settings(BaseSettings):
     phrase_weight: float = Field(1.0, description="Hybrid re-rank: each character 3-gram of the query found verbatim in "
                                  "a passage, beyond the first two, adds 0.1 x this to its fused score. 0 = off.")
     phrase_depth: int = Field(20, description="How many of the best fused chunks the phrase re-rank looks at.")
-    bm25_k1: float = Field(1.2)
-    bm25_b: float = Field(0.75)
+    bm25_k1: float = Field(1.2, description="BM25 term-frequency saturation (lexical side).")
+    bm25_b: float = Field(0.75, description="BM25 length normalization (lexical side).")
     synonym_weight: float = Field(0.3, description="Weight of synonym-expansion terms relative to the query's own terms.")
-    synonyms_file: str = Field("", description="Synonym groups (YAML); empty = $HOME/synonyms.yaml or config/synonyms.yaml.")
-    rules_file: str = Field("", description="Escalation rules (YAML); empty = $HOME/escalation_rules.yaml or config/.")
+    synonyms_file: str = Field("", description="Synonym groups and customer vocabulary (YAML). Empty = "
+                               "$HIKITSUGI_HOME/synonyms.yaml when it exists, else the default shipped in the "
+                               "package (hikitsugi/defaults/synonyms.yaml). A configured file that is missing or "
+                               "invalid is an error naming the path.")
+    rules_file: str = Field("", description="Escalation rules (YAML). Empty = $HIKITSUGI_HOME/escalation_rules.yaml "
+                            "when it exists, else the default shipped in the package "
+                            "(hikitsugi/defaults/escalation_rules.yaml). A configured file that is missing, "
+                            "invalid or holds no rule is an error naming the path.")
     rule_similarity: float = Field(0.9, description="Cosine between a query and a rule example that fires the rule.")
     self_resolve_threshold: float = Field(0.88, description="Best-hit cosine above which guidance says self_resolve.")
     default_escalate_to: str = Field("二次対応（技術サポート）", description="Who gets low-confidence escalations.")
@@ -88,8 +96,8 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(60, description="Requests a key may send at once before the rate limit applies.")
     max_body_bytes: int = Field(65536, description="Largest request body accepted (413 above).")
     timezone: str = Field("Asia/Tokyo", description="Zone in which assignment and grant dates are whole days.")
-    host: str = Field("127.0.0.1")
-    port: int = Field(8000)
+    host: str = Field("127.0.0.1", description="Address `hikitsugi serve` binds to.")
+    port: int = Field(8000, description="Port `hikitsugi serve` listens on.")
     torch_threads: int = Field(0, description="0 = torch default.")
 
     @property
@@ -111,6 +119,33 @@ class Settings(BaseSettings):
     def ensure_dirs(self) -> None:
         for d in (self.home, self.index_dir, self.models_dir, self.log_dir):
             d.mkdir(parents=True, exist_ok=True)
+
+
+class ConfigError(ValueError):
+    """A configured file is missing or invalid; the message names the path and what to do."""
+
+
+def data_file(configured: str, home: Path, name: str, setting: str) -> Path:
+    """Where an editable data file (synonyms, escalation rules) is read from.
+
+    In order: the file the setting names (it must exist: a typo must not silently switch
+    the escalation rules off), the user's own copy in the home, the default shipped inside
+    the package. Found through importlib.resources, so a wheel install finds it as an
+    editable checkout does (before, a non-editable install looked next to the source tree,
+    found nothing and ran with no escalation rules at all)."""
+    if configured:
+        path = Path(configured).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"{path}: file not found (set by HIKITSUGI_{setting.upper()} or '{setting}' in "
+                              f"config.toml); fix the path or unset it to use the default {name}")
+        return path
+    own = home / name
+    if own.is_file():
+        return own
+    shipped = Path(str(files("hikitsugi") / "defaults" / name))
+    if not shipped.is_file():
+        raise ConfigError(f"{shipped}: the default {name} is missing from the installed package; reinstall hikitsugi")
+    return shipped
 
 
 def _file_values(home: Path) -> dict[str, Any]:
@@ -135,3 +170,33 @@ def get_settings() -> Settings:
     """Settings for the current environment (re-read when HIKITSUGI_* variables change)."""
     items = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("HIKITSUGI_")))
     return _cached(os.environ.get("HIKITSUGI_HOME"), items)
+
+
+REFERENCE_HEADER = """# Configuration
+
+Generated from `hikitsugi/config.py` by `hikitsugi config reference > docs/configuration.md`;
+`tests/test_config.py` fails when the two differ, so edit the field there and regenerate.
+
+Every setting is read from the environment variable `HIKITSUGI_<NAME>` or from
+`$HIKITSUGI_HOME/config.toml` (`name = value`, lower case); the environment wins. Secrets
+(`secret_key`) are read from the environment only. `hikitsugi config show` prints the
+settings in force.
+
+| setting | environment variable | default | meaning |
+|---|---|---|---|
+"""
+
+
+def reference_markdown() -> str:
+    """The settings reference (docs/configuration.md), one row per field of :class:`Settings`."""
+    rows = []
+    for name, f in Settings.model_fields.items():
+        if name == "home":
+            default = "`$XDG_DATA_HOME/hikitsugi` or `~/.local/share/hikitsugi`"
+        elif isinstance(f.default, SecretStr):
+            default = "(unset)"
+        else:
+            default = f"`{f.default}`" if f.default not in ("", None) else "(empty)"
+        desc = (f.description or "").replace("|", "\\|").replace("\n", " ")
+        rows.append(f"| `{name}` | `HIKITSUGI_{name.upper()}` | {default} | {desc} |")
+    return REFERENCE_HEADER + "\n".join(rows) + "\n"

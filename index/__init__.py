@@ -1,3 +1,3 @@
-"""Index: the database of documents and chunks, embeddings, the FAISS and lexical
-indexes, and the search that reads them. The API and the evaluation both call
-:func:`index.search.search` so that they measure exactly what users get."""
+"""Index: the searchable generations built from the database — vectors (FAISS), the
+lexical index (BM25), per-row filter codes — and the job that keeps them in line with
+the sources (:mod:`update`: ingest, embed what changed, build a new generation, switch)."""

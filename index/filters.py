@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from dateutil import parser as dateparser
 
-from ingest.normalize import normalize
+from hikitsugi.ingest.normalize import normalize
 
 # Per-chunk attributes kept in the snapshot as integer codes (plus dates as epoch seconds).
 CODED_FIELDS = ("kind", "customer", "status", "product", "category")

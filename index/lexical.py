@@ -16,7 +16,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
-from ingest.normalize import fold_for_lexical
+from hikitsugi.ingest.normalize import fold_for_lexical
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets itself to DEBUG on import
 

@@ -5,7 +5,7 @@ lexical index and a manifest. The file ``index/CURRENT`` names the live generati
 is replaced with ``os.replace`` (atomic on POSIX), so a reader sees either the old or
 the new index, never a mix, and a crash during a build leaves the old one serving.
 Vectors come from the database, so a rebuild never re-embeds. Only live document rows
-(not retired versions, see :mod:`index.store`) go into a generation. Leftovers of a
+(not retired versions, see :mod:`hikitsugi.storage.schema`) go into a generation. Leftovers of a
 build that was killed (``.gen-*.tmp``) are never named by CURRENT, so never served, and
 are removed by the next locked run (:func:`cleanup_leftovers`).
 """
@@ -26,12 +26,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hikitsugi.config import Settings
-from index.embedder import model_id
-from index.filters import CODED_FIELDS, code_value, to_epoch
-from index.hooks import pause_at
-from index.lexical import LexicalIndex
-from index.store import Chunk, Document, Embedding
-from ingest.sentences import split_sentences
+from hikitsugi.embedding.encoder import model_id
+from hikitsugi.index.filters import CODED_FIELDS, code_value, to_epoch
+from hikitsugi.index.hooks import pause_at
+from hikitsugi.index.lexical import LexicalIndex
+from hikitsugi.ingest.sentences import split_sentences
+from hikitsugi.storage.schema import Chunk, Document, Embedding
 
 KEEP_GENERATIONS = 2
 

@@ -37,22 +37,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from hikitsugi.config import Settings
-from index.embedder import get_embedder, model_id
-from index.hooks import pause_at
-from index.snapshot import (build_snapshot, cleanup_leftovers, current_name, embed_hash, embed_text, load_rows,
-                            sentence_kinds, sentence_texts)
-from index.store import Chunk, Document, Embedding, Source, session_for
-from ingest.model import Block, ParsedDoc
-from ingest.normalize import normalize
-from ingest.pipeline import FileResult, SourceFile, discover, file_hash, parse_bytes
-from ingest.sentences import chunk_blocks
-from ingest.sources import SourceEntry
+from hikitsugi.embedding.encoder import get_embedder, model_id
+from hikitsugi.index.hooks import pause_at
+from hikitsugi.index.snapshot import (
+    build_snapshot,
+    cleanup_leftovers,
+    current_name,
+    embed_hash,
+    embed_text,
+    load_rows,
+    sentence_kinds,
+    sentence_texts,
+)
+from hikitsugi.ingest.model import Block, ParsedDoc
+from hikitsugi.ingest.normalize import normalize
+from hikitsugi.ingest.pipeline import (
+    FileResult,
+    SourceFile,
+    discover,
+    file_hash,
+    parse_bytes,
+)
+from hikitsugi.ingest.sentences import chunk_blocks
+from hikitsugi.ingest.sources import SourceEntry
+from hikitsugi.storage.database import session_for
+from hikitsugi.storage.schema import Chunk, Document, Embedding, Source
 
 log = logging.getLogger("hikitsugi.ingest")
 

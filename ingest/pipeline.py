@@ -11,12 +11,12 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.model import Block, ParsedDoc, ParseError
-from ingest.encoding import DecodeError
-from ingest.parsers import documents as docparsers
-from ingest.parsers.customers import parse_customers
-from ingest.parsers.email import parse_eml
-from ingest.parsers.records import RECORD_EXTS, parse_records
+from hikitsugi.ingest.encoding import DecodeError
+from hikitsugi.ingest.model import Block, ParsedDoc, ParseError
+from hikitsugi.ingest.parsers import documents as docparsers
+from hikitsugi.ingest.parsers.customers import parse_customers
+from hikitsugi.ingest.parsers.email import parse_eml
+from hikitsugi.ingest.parsers.records import RECORD_EXTS, parse_records
 
 MANUAL_PARSERS = {
     ".md": docparsers.parse_markdown,

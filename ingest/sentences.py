@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ingest.model import Block
+from hikitsugi.ingest.model import Block
 
 _ENDERS = set("。！？!?")
 _OPEN = {"「": "」", "『": "』", "（": "）", "(": ")"}

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from ingest.columns import ALIASES, load_mapping
+from hikitsugi.ingest.columns import ALIASES, load_mapping
 
 KINDS = ("manual", "case", "note", "customer")
 _KEYS = {"path", "glob", "kind", "mapping"}

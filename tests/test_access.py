@@ -109,9 +109,9 @@ def test_revoked_key_and_its_tokens_stop_at_once(server, sample_home, model_dir)
 
 
 def test_handover_grant_gives_and_ends_access(server, sample_home, model_dir, api_keys):
+    from hikitsugi.access.principals import visible_customers
     from hikitsugi.config import get_settings
-    from index.access_store import visible_customers
-    from index.store import session_for
+    from hikitsugi.storage.database import session_for
 
     tanaka = json.loads(run_cli("keys", "create", "--user", "tanaka", "--json", env_home=sample_home,
                                 model=model_dir).stdout)["key"]
@@ -146,9 +146,9 @@ def test_handover_grant_gives_and_ends_access(server, sample_home, model_dir, ap
 
 
 def test_predecessor_access_ends_on_the_grant_date(sample_home, model_dir, api_keys):
+    from hikitsugi.access.principals import add_grant, assign, visible_customers
     from hikitsugi.config import get_settings
-    from index.access_store import add_grant, assign, visible_customers
-    from index.store import session_for
+    from hikitsugi.storage.database import session_for
 
     session = session_for(get_settings().db_url)
     try:
@@ -200,7 +200,7 @@ def inproc(use_home, monkeypatch, api_keys):
     def make(**env):
         for k, v in env.items():
             monkeypatch.setenv(k, v)
-        from api.app import create_app
+        from hikitsugi.api.app import create_app
 
         return TestClient(create_app(), raise_server_exceptions=False)
 
@@ -226,7 +226,7 @@ def test_cors_only_for_configured_origins(inproc, api_keys):
 
 
 def test_errors_carry_no_stack_trace_or_sql(inproc, api_keys, monkeypatch):
-    import api.app as app_module
+    import hikitsugi.api.app as app_module
 
     def boom(*a, **kw):
         raise RuntimeError("SELECT secret FROM api_keys WHERE key_hash = 'abc'")
@@ -237,7 +237,7 @@ def test_errors_carry_no_stack_trace_or_sql(inproc, api_keys, monkeypatch):
 
 
 def test_weak_secret_refuses_to_start(inproc):
-    from api.tokens import TokenError
+    from hikitsugi.api.tokens import TokenError
 
     with pytest.raises(TokenError, match="shorter"):
         inproc(HIKITSUGI_SECRET_KEY="short")
@@ -251,7 +251,7 @@ def test_logs_never_carry_phone_numbers_or_addresses(inproc, caplog):
 
 
 def test_pii_patterns():
-    from index.pii import Lexicon, mask
+    from hikitsugi.access.masking import Lexicon, mask
 
     lex = Lexicon(people=frozenset({"石原 修"}), keep=frozenset({"青葉物流", "森"}))
     cases = {
@@ -267,7 +267,7 @@ def test_pii_patterns():
 def test_migration_is_on_the_single_head():
     from alembic.script import ScriptDirectory
 
-    from index.migrate import alembic_config
+    from hikitsugi.storage.migrate import alembic_config
 
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()
     assert len(heads) == 1, heads
@@ -276,7 +276,7 @@ def test_migration_is_on_the_single_head():
 def test_sqlalchemy_audit_rows_cannot_be_changed(use_home, api_keys):
     from sqlalchemy.exc import DatabaseError
 
-    from index.store import engine_for
+    from hikitsugi.storage.database import engine_for
 
     with engine_for(use_home.db_url).connect() as conn:
         with pytest.raises(DatabaseError):

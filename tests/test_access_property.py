@@ -134,9 +134,9 @@ def _write_corpus(src, customers: list[Customer]) -> None:
 
 
 def _setup_access(home, roles, assignments, grants, today: dt.date) -> dict[str, str]:
+    from hikitsugi.access.principals import Grant, assign, create_key
     from hikitsugi.config import get_settings
-    from index.access_store import Grant, assign, create_key
-    from index.store import session_for
+    from hikitsugi.storage.database import session_for
 
     session = session_for(get_settings().db_url)
     try:
@@ -156,7 +156,7 @@ def _setup_access(home, roles, assignments, grants, today: dt.date) -> dict[str,
 
 
 def _sees(user: str, role: str, cid: str, assignments, grants, today: dt.date) -> bool:
-    """The oracle, written independently of index.access: may ``user`` see ``cid`` fully today?"""
+    """The oracle, written independently of hikitsugi.access.policy: may ``user`` see ``cid`` fully today?"""
     if role == "admin":
         return True
     for u, c, until in assignments:
@@ -187,9 +187,9 @@ def _text(resp) -> str:
 
 def check_world(world, tmp_path_factory, client) -> int:
     """Build the world, query it as every key, assert the property. Returns responses checked."""
+    from hikitsugi.access.policy import today as access_today
     from hikitsugi.config import get_settings
-    from index.access import today as access_today
-    from index.update import ingest_paths
+    from hikitsugi.index.update import ingest_paths
 
     customers, roles, assignments, grants = world
     home = tmp_path_factory.mktemp("prop-home")
@@ -236,7 +236,7 @@ def client(model_dir):
     from fastapi.testclient import TestClient
 
     os.environ["HIKITSUGI_MODEL"] = str(model_dir)
-    from api.app import create_app
+    from hikitsugi.api.app import create_app
 
     with TestClient(create_app()) as c:
         yield c
@@ -257,7 +257,8 @@ def test_no_response_contains_what_the_key_may_not_see(world, tmp_path_factory, 
 @pytest.mark.parametrize("breakage", ["everyone_assigned", "no_masking"])
 def test_property_catches_a_broken_check(breakage, tmp_path_factory, client, monkeypatch):
     """Deliberately break the access check; the property must then fail."""
-    from index import access, pii
+    from hikitsugi.access import masking as pii
+    from hikitsugi.access import policy as access
 
     if breakage == "everyone_assigned":
         monkeypatch.setattr(access, "level", lambda viewer, kind, key: access.FULL)

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hikitsugi.eval.metrics import capped_recall_at, mrr_at, ndcg_at, recall_at
+
 from conftest import REPO, SAMPLES, SUPPORT_SET, run_cli
-from eval.metrics import capped_recall_at, mrr_at, ndcg_at, recall_at
 
 FLOORS = yaml.safe_load((REPO / "eval" / "floors.yaml").read_text(encoding="utf-8"))
 METRIC_KEYS = {"recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "queries", "latency_ms_p50", "latency_ms_p95"}
@@ -67,7 +68,7 @@ def test_eval_retrieval_cli_json_contract_and_reports(tiny_beir, model_dir, make
 
 def test_regression_gate_support_queries(use_home, sample_home):
     """Fails when retrieval quality on the labeled support set drops below the recorded floor."""
-    from eval.retrieval import run_retrieval_eval
+    from hikitsugi.eval.retrieval import run_retrieval_eval
 
     metrics = run_retrieval_eval(SUPPORT_SET, ["dense", "lexical", "hybrid"], use_home, keep_home=sample_home)
     print("support-ja:", json.dumps(metrics, ensure_ascii=False))
@@ -80,7 +81,7 @@ def test_regression_gate_support_queries(use_home, sample_home):
 
 @pytest.mark.slow
 def test_regression_gate_deflection_replay(use_home):
-    from eval.deflection import run_deflection
+    from hikitsugi.eval.deflection import run_deflection
 
     result = run_deflection(SAMPLES / "escalations" / "escalation_history.csv", use_home, k=5)
     print("deflection:", {k: v for k, v in result.items() if k not in ("per_case", "sweep")})

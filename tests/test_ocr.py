@@ -13,10 +13,11 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLES, run_cli
 
-from ingest.parsers import documents
-from ingest.pipeline import SourceFile, parse_bytes
+from hikitsugi.ingest.parsers import documents
+from hikitsugi.ingest.pipeline import SourceFile, parse_bytes
+
+from conftest import SAMPLES, run_cli
 
 MANUAL = SAMPLES / "manuals" / "escalation_rules.pdf"
 SCAN_PAGE = 1  # 0-based: page 2 of the manual (section 5 to the end)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.pipeline import SourceFile, discover, parse_bytes
+from hikitsugi.ingest.pipeline import SourceFile, discover, parse_bytes
 
 
 def parse(path: Path, data: bytes):

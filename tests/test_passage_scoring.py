@@ -3,8 +3,8 @@ manual passages, and the phrase re-rank for verbatim wording."""
 
 from __future__ import annotations
 
-from index.phrase import phrase_bonus, query_grams, rerank
-from ingest.normalize import fold_for_lexical, normalize
+from hikitsugi.ingest.normalize import fold_for_lexical, normalize
+from hikitsugi.search.rerank import phrase_bonus, query_grams, rerank
 
 FAQ = ("# 勤怠クラウド よくある質問\n\n"
        "勤怠クラウドのパスワードは90日ごとに変更が必要です。"
@@ -45,7 +45,8 @@ def test_phrase_rerank_lifts_the_passage_that_holds_the_query_phrase():
 def _doc_id(settings, source_id: str) -> int:
     from sqlalchemy import select
 
-    from index.store import Document, session_for
+    from hikitsugi.storage.database import session_for
+    from hikitsugi.storage.schema import Document
 
     session = session_for(settings.db_url)
     try:
@@ -59,8 +60,8 @@ def test_manual_sentences_get_vectors_without_reembedding_chunks(make_home, mode
     """Turning sentence vectors on embeds only the sentences; a question about one fact of
     a many-fact manual passage then scores that passage higher than its averaged vector does."""
     from hikitsugi.config import get_settings
-    from index.search import get_snapshot, retrieve_candidates
-    from index.update import ingest_paths
+    from hikitsugi.index.update import ingest_paths
+    from hikitsugi.search.retrieve import get_snapshot, retrieve_candidates
 
     make_home("sentence-home")
     (tmp_path / "faq.md").write_text(FAQ, encoding="utf-8")

@@ -19,14 +19,30 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, func, inspect, select, text
 
-from conftest import REPO
-from corpus import (CASES, HEADERS, MUTATIONS, QUERIES, assert_same_search, db_state, search_state, write_csv,
-                    write_v1)
 from hikitsugi.config import Settings
-from index.migrate import alembic_config, head_revision
-from index.store import Base, Document, Source, engine_for, session_for
-from index.update import LockBusy, index_lock, ingest_paths, rebuild_index, reindex
-from ingest.sources import SourcesError, load_sources
+from hikitsugi.index.update import (
+    LockBusy,
+    index_lock,
+    ingest_paths,
+    rebuild_index,
+    reindex,
+)
+from hikitsugi.ingest.sources import SourcesError, load_sources
+from hikitsugi.storage.database import engine_for, session_for
+from hikitsugi.storage.migrate import alembic_config, head_revision
+from hikitsugi.storage.schema import Base, Document, Source
+
+from conftest import REPO
+from corpus import (
+    CASES,
+    MUTATIONS,
+    QUERIES,
+    assert_same_search,
+    db_state,
+    search_state,
+    write_csv,
+    write_v1,
+)
 from pg import db_url, pg_server  # noqa: F401  (fixtures)
 
 

@@ -13,16 +13,26 @@ from pathlib import Path
 
 import httpx
 import pytest
+from test_reindex import _clean_build, _retired, new_settings  # noqa: F401  (fixture)
+
+from hikitsugi.config import Settings
+from hikitsugi.index.snapshot import current_name
+from hikitsugi.index.update import reindex
+from hikitsugi.ingest.sources import load_sources
 
 from conftest import REPO, free_port
-from corpus import (QUERIES, add_manual, assert_same_search, change_and_delete_rows, change_manual, db_state,
-                    delete_manual, search_state, write_v1)
-from hikitsugi.config import Settings
-from index.snapshot import current_name
-from index.update import reindex
-from ingest.sources import load_sources
+from corpus import (
+    QUERIES,
+    add_manual,
+    assert_same_search,
+    change_and_delete_rows,
+    change_manual,
+    db_state,
+    delete_manual,
+    search_state,
+    write_v1,
+)
 from pg import db_url, pg_server  # noqa: F401  (fixtures)
-from test_reindex import _clean_build, _retired, new_settings  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -168,10 +178,10 @@ def _results(resp: httpx.Response) -> list[tuple[str, str]]:
 def _api_key(s: Settings) -> str | None:
     """An admin key for the server (None when this build has no API keys)."""
     try:
-        from index.access_store import create_key
+        from hikitsugi.access.principals import create_key
     except ImportError:
         return None
-    from index.store import session_for
+    from hikitsugi.storage.database import session_for
 
     session = session_for(s.db_url)
     try:

@@ -11,9 +11,10 @@ import pytest
 
 def _synthetic_home(settings, n_chunks: int, rare_every: int, seed: int = 3) -> list[str]:
     """n_chunks chunks with random unit vectors; every rare_every-th document is a manual, the rest cases."""
-    from index.embedder import model_id
-    from index.snapshot import build_snapshot
-    from index.store import Chunk, Document, Embedding, session_for
+    from hikitsugi.embedding.encoder import model_id
+    from hikitsugi.index.snapshot import build_snapshot
+    from hikitsugi.storage.database import session_for
+    from hikitsugi.storage.schema import Chunk, Document, Embedding
 
     rng = random.Random(seed)
     words = ["紙詰まり", "トナー", "ログイン", "請求書", "ルーター", "打刻", "スキャン", "FAX", "異音", "印刷"]
@@ -47,8 +48,8 @@ def _synthetic_home(settings, n_chunks: int, rare_every: int, seed: int = 3) -> 
 @pytest.mark.slow
 def test_filter_matching_one_percent_of_50k_chunks_still_returns_its_best(make_home, model_dir):
     from hikitsugi.config import get_settings
-    from index.filters import Filters
-    from index.search import search
+    from hikitsugi.index.filters import Filters
+    from hikitsugi.search.service import search
 
     make_home("filter-home")
     settings = get_settings()
@@ -69,8 +70,8 @@ def test_filter_matching_one_percent_of_50k_chunks_still_returns_its_best(make_h
 
 def test_synonyms_file_changes_lexical_matching_without_reembedding(make_home, model_dir, tmp_path):
     from hikitsugi.config import get_settings
-    from index.search import search
-    from index.update import ingest_paths
+    from hikitsugi.index.update import ingest_paths
+    from hikitsugi.search.service import search
 
     home = make_home("synonym-home")
     (tmp_path / "a.md").write_text("# 対応記録\n\nお客様から苦情の電話があり、上長が折り返しました。", encoding="utf-8")
@@ -90,7 +91,7 @@ def test_synonyms_file_changes_lexical_matching_without_reembedding(make_home, m
 
 
 def test_guidance_escalates_on_rules_and_self_resolves_on_known_problems(use_home):
-    from index.search import search
+    from hikitsugi.search.service import search
 
     danger = search("コピー機の裏から煙が出ていて焦げ臭いと電話", use_home, k=5)
     assert danger.guidance.action == "escalate" and "life_or_body" in danger.guidance.rules
@@ -107,7 +108,7 @@ def test_guidance_escalates_on_rules_and_self_resolves_on_known_problems(use_hom
 
 
 def test_vip_commitment_of_customer_in_context_escalates(use_home):
-    from index.search import search
+    from hikitsugi.search.service import search
 
     resp = search("青葉物流さんから複合機が動かないと電話", use_home, k=5)
     assert resp.customer is not None and resp.customer.customer_id == "C001"

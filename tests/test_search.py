@@ -23,7 +23,7 @@ def _labeled(types: set[str]) -> list[tuple[str, str, set[str]]]:
 
 
 def test_paraphrased_queries_find_a_past_case_with_the_same_resolution(use_home):
-    from index.search import search
+    from hikitsugi.search.service import search
 
     cases = _labeled({"paraphrase", "paraphrase_noword", "typo", "width", "vocab"})
     assert len(cases) >= 40
@@ -35,7 +35,7 @@ def test_paraphrased_queries_find_a_past_case_with_the_same_resolution(use_home)
 
 
 def test_results_are_cards_with_resolution_and_highlight(use_home):
-    from index.search import search
+    from hikitsugi.search.service import search
 
     _, text, relevant = _labeled({"paraphrase"})[0]
     resp = search(text, use_home, k=10)
@@ -47,8 +47,8 @@ def test_results_are_cards_with_resolution_and_highlight(use_home):
 
 
 def test_reingest_changes_nothing_and_embeds_nothing(use_home):
-    from index.search import get_snapshot
-    from index.update import ingest_paths
+    from hikitsugi.index.update import ingest_paths
+    from hikitsugi.search.retrieve import get_snapshot
 
     before = get_snapshot(use_home.index_dir).name
     report = ingest_paths([SAMPLES], use_home)
@@ -57,7 +57,7 @@ def test_reingest_changes_nothing_and_embeds_nothing(use_home):
 
 
 def test_labeled_support_set_recall_at_5(use_home, sample_home):
-    from eval.retrieval import run_retrieval_eval
+    from hikitsugi.eval.retrieval import run_retrieval_eval
 
     metrics = run_retrieval_eval(SUPPORT_SET, ["hybrid"], use_home, keep_home=sample_home)["hybrid"]
     print("support-ja hybrid:", metrics)
@@ -67,7 +67,7 @@ def test_labeled_support_set_recall_at_5(use_home, sample_home):
 
 
 def test_customer_in_query_pins_commitments_and_marks_expired(use_home):
-    from index.search import search
+    from hikitsugi.search.service import search
 
     customers = yaml.safe_load((SAMPLES / "customers" / "customers.yaml").read_text(encoding="utf-8"))
     today = dt.date.today().isoformat()

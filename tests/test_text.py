@@ -2,12 +2,12 @@
 
 import pytest
 
-from index.highlight import snippet
-from index.lexical import tokenize
-from ingest.encoding import DecodeError, decode_bytes
-from ingest.model import Block
-from ingest.normalize import fold_for_lexical, normalize
-from ingest.sentences import chunk_blocks, split_sentences
+from hikitsugi.index.lexical import tokenize
+from hikitsugi.ingest.encoding import DecodeError, decode_bytes
+from hikitsugi.ingest.model import Block
+from hikitsugi.ingest.normalize import fold_for_lexical, normalize
+from hikitsugi.ingest.sentences import chunk_blocks, split_sentences
+from hikitsugi.search.highlight import snippet
 
 
 def test_normalize_width_and_variants():

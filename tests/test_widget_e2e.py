@@ -164,7 +164,7 @@ def _screenshot(pg, name: str) -> Path:
 
 
 def _db_session(sample_home: Path):
-    from index.store import session_for
+    from hikitsugi.storage.database import session_for
 
     return session_for(f"sqlite:///{sample_home / 'hikitsugi.db'}")
 
@@ -300,7 +300,8 @@ def test_keyboard_only_and_accessibility(page):
 
 
 def test_feedback_is_recorded_with_query_results_and_user(page, sample_home):
-    from index.feedback_store import Feedback, SearchLog
+    from hikitsugi.insights.feedback import Feedback
+    from hikitsugi.insights.searchlog import SearchLog
 
     page.locator("#box input.q").focus()
     with page.expect_response(lambda r: r.url.endswith("/search") and r.request.method == "POST") as resp_info:

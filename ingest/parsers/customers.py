@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from ingest.encoding import decode_bytes
-from ingest.model import Block, ParsedDoc, ParseError
+from hikitsugi.ingest.encoding import decode_bytes
+from hikitsugi.ingest.model import Block, ParsedDoc, ParseError
 
 
 def _date(value: Any) -> str | None:

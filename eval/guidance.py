@@ -10,7 +10,6 @@ how often a query with no answer in the corpus was wrongly told to self-resolve.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,12 +31,7 @@ def calibrate(root: Path, settings: Settings, keep_home: Path | None = None,
     from hikitsugi.search.service import search
 
     ds = load_dataset(root)
-    types = {}
-    with (ds.root / "queries.jsonl").open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                q = json.loads(line)
-                types[str(q["_id"])] = q.get("type", "")
+    types = ds.types
     with throwaway_home(settings, "hikitsugi-guidance-", keep_home) as s:
         ingest_paths(ds.ingest, s, kind=ds.kind)
         answered = [q for q in ds.queries if ds.qrels.get(q)]

@@ -29,11 +29,11 @@ def _png(fig) -> str:
 
 def recall_plot(metrics: dict[str, dict[str, float]], title: str) -> str:
     modes = list(metrics)
-    ks = ["recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"]
+    ks = ["hit@1", "hit@5", "recall@5", "recall@10", "mrr@10", "ndcg@10"]
     fig, ax = plt.subplots(figsize=(7, 3.2))
     width = 0.8 / max(1, len(modes))
     for i, m in enumerate(modes):
-        ax.bar([x + i * width for x in range(len(ks))], [metrics[m][k] for k in ks], width, label=m)
+        ax.bar([x + i * width for x in range(len(ks))], [metrics[m][k] or 0.0 for k in ks], width, label=m)
     ax.set_xticks([x + width * (len(modes) - 1) / 2 for x in range(len(ks))], ks)
     ax.set_ylim(0, 1.05)
     ax.set_title(title)

@@ -15,7 +15,7 @@ import csv
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -24,12 +24,15 @@ from tqdm import tqdm
 from hikitsugi.config import Settings
 from hikitsugi.eval.home import throwaway_home
 from hikitsugi.eval.metrics import (
-    capped_recall_at,
+    as_cards,
+    hit_at,
     mrr_at,
     ndcg_at,
     percentile,
     recall_at,
 )
+
+NO_ANSWER = "no_answer"  # the query type of queries that have no answer in the corpus
 
 
 @dataclass
@@ -39,6 +42,12 @@ class Dataset:
     qrels: dict[str, dict[str, int]]
     ingest: list[Path]
     kind: str | None = None  # forced document kind; None = what the parsers decide
+    types: dict[str, str] = field(default_factory=dict)  # query id -> query type, when the queries carry one
+    spec: dict = field(default_factory=dict)  # dataset.yaml, when there is one
+
+    def run_ids(self) -> list[str]:
+        """The queries an evaluation runs: every labeled one, and every one of type ``no_answer``."""
+        return [q for q in self.queries if self.qrels.get(q) or self.types.get(q) == NO_ANSWER]
 
 
 def load_dataset(root: Path) -> Dataset:
@@ -47,12 +56,17 @@ def load_dataset(root: Path) -> Dataset:
     for p in (qpath, rpath):
         if not p.exists():
             raise FileNotFoundError(f"{p} is missing: a data set needs queries.jsonl and qrels/test.tsv")
-    queries = {}
+    queries, types = {}, {}
     with qpath.open(encoding="utf-8") as fh:
         for line in fh:
             if line.strip():
                 obj = json.loads(line)
                 queries[str(obj["_id"])] = obj["text"]
+                if obj.get("type"):
+                    types[str(obj["_id"])] = str(obj["type"])
+    if not types and (root / "query_types.tsv").exists():  # JaQuAD's question types, beside the BEIR files
+        with (root / "query_types.tsv").open(encoding="utf-8") as fh:
+            types = {r[0]: r[1] for r in csv.reader(fh, delimiter="\t") if len(r) >= 2 and r[0] != "query-id"}
     qrels: dict[str, dict[str, int]] = {}
     with rpath.open(encoding="utf-8") as fh:
         reader = csv.reader(fh, delimiter="\t")
@@ -60,7 +74,7 @@ def load_dataset(root: Path) -> Dataset:
             if not row or row[0] == "query-id":
                 continue
             qrels.setdefault(row[0], {})[row[1]] = int(row[2])
-    kind = None
+    kind, spec = None, {}
     if (root / "corpus.jsonl").exists():
         ingest = [root / "corpus.jsonl"]
         # A BEIR corpus is a collection of reference passages — knowledge a user would
@@ -75,39 +89,118 @@ def load_dataset(root: Path) -> Dataset:
             raise ValueError(f"{root / 'dataset.yaml'}: 'ingest' lists no paths")
     else:
         raise FileNotFoundError(f"{root}: needs corpus.jsonl or dataset.yaml (with ingest: [paths])")
-    return Dataset(root, queries, qrels, ingest, kind)
+    return Dataset(root, queries, qrels, ingest, kind, types, spec)
 
 
-def evaluate_rankings(runs: dict[str, list[str]], qrels: dict[str, dict[str, int]],
-                      latencies: list[float]) -> dict[str, float]:
-    qids = [q for q in runs if qrels.get(q)]
-    n = max(1, len(qids))
+METRIC_KEYS = ("hit@1", "hit@5", "hit@10", "recall@5", "recall@10", "mrr@10", "ndcg@10", "queries",
+               "no_answer_queries", "no_answer_confident", "latency_ms_p50", "latency_ms_p95", "by_type")
+
+
+@dataclass
+class QueryRun:
+    """One query as the agent saw it: the result cards (each its documents, folded cases
+    included), whether guidance said 自己解決, and how long the search took."""
+
+    qid: str
+    cards: list[list[str]]
+    self_resolve: bool = False
+    latency_ms: float = 0.0
+
+
+def _scores(runs: list[QueryRun], qrels: dict[str, dict[str, int]],
+            fold_key: dict[str, str] | None) -> dict[str, float | int | None]:
+    answered = [r for r in runs if qrels.get(r.qid)]
+    n = len(answered)
+
+    def mean(f) -> float | None:
+        return round(sum(f(r) for r in answered) / n, 4) if n else None
+
     return {
-        "recall@1": round(sum(recall_at(runs[q], qrels[q], 1) for q in qids) / n, 4),
-        "recall@5": round(sum(recall_at(runs[q], qrels[q], 5) for q in qids) / n, 4),
-        "recall@10": round(sum(recall_at(runs[q], qrels[q], 10) for q in qids) / n, 4),
-        "mrr@10": round(sum(mrr_at(runs[q], qrels[q], 10) for q in qids) / n, 4),
-        "ndcg@10": round(sum(ndcg_at(runs[q], qrels[q], 10) for q in qids) / n, 4),
-        "queries": len(qids),
-        "latency_ms_p50": round(percentile(latencies, 50), 2),
-        "latency_ms_p95": round(percentile(latencies, 95), 2),
+        "hit@1": mean(lambda r: hit_at(r.cards, qrels[r.qid], 1)),
+        "hit@5": mean(lambda r: hit_at(r.cards, qrels[r.qid], 5)),
+        "hit@10": mean(lambda r: hit_at(r.cards, qrels[r.qid], 10)),
+        "recall@5": mean(lambda r: recall_at(r.cards, qrels[r.qid], 5)),
+        "recall@10": mean(lambda r: recall_at(r.cards, qrels[r.qid], 10)),
+        "mrr@10": mean(lambda r: mrr_at(r.cards, qrels[r.qid], 10)),
+        "ndcg@10": mean(lambda r: ndcg_at(r.cards, qrels[r.qid], 10, fold_key)),
+        "queries": n,
     }
 
 
-def run_queries(ds: Dataset, mode: str, settings: Settings, limit: int = 0) -> tuple[dict[str, list[str]], list[float]]:
+def evaluate_runs(runs: list[QueryRun], qrels: dict[str, dict[str, int]], types: dict[str, str] | None = None,
+                  fold_key: dict[str, str] | None = None, latency: bool = True) -> dict:
+    """The metrics of ``eval retrieval --json`` (see :data:`METRIC_KEYS` and hikitsugi.eval.metrics).
+
+    Answerable queries (with a relevant label) give the ranking metrics; queries of type
+    ``no_answer`` give ``no_answer_confident``, the share of them told 自己解決 — an agent
+    sent to follow steps that cannot fix the problem. ``by_type`` repeats the metrics for
+    each query type when the queries carry one."""
+    types = types or {}
+    no_answer = [r for r in runs if not qrels.get(r.qid) and types.get(r.qid) == NO_ANSWER]
+    out: dict = _scores(runs, qrels, fold_key)
+    out["no_answer_queries"] = len(no_answer)
+    out["no_answer_confident"] = round(sum(r.self_resolve for r in no_answer) / len(no_answer), 4) if no_answer else None
+    lat = [r.latency_ms for r in runs]
+    out["latency_ms_p50"] = round(percentile(lat, 50), 2) if latency else None
+    out["latency_ms_p95"] = round(percentile(lat, 95), 2) if latency else None
+    by_type: dict[str, dict] = {}
+    for t in sorted({types[r.qid] for r in runs if types.get(r.qid)}):
+        sub = [r for r in runs if types.get(r.qid) == t]
+        by_type[t] = evaluate_runs(sub, qrels, None, fold_key, latency)
+        by_type[t].pop("by_type")
+        sub_na = [r for r in sub if not qrels.get(r.qid)] if t == NO_ANSWER else []
+        by_type[t]["no_answer_queries"] = len(sub_na)
+        by_type[t]["no_answer_confident"] = (round(sum(r.self_resolve for r in sub_na) / len(sub_na), 4)
+                                             if sub_na else None)
+    out["by_type"] = by_type
+    return {k: out[k] for k in METRIC_KEYS}
+
+
+def evaluate_rankings(runs: dict[str, list[str]], qrels: dict[str, dict[str, int]],
+                      types: dict[str, str] | None = None) -> dict:
+    """Metrics of plain document rankings (one card per document), for the variant sweeps."""
+    return evaluate_runs([QueryRun(q, as_cards(r)) for q, r in runs.items()], qrels, types, latency=False)
+
+
+def sweep_row(metrics: dict) -> dict:
+    """The ranking metrics of a variant sweep (no latency, no guidance, no per-type split)."""
+    return {k: metrics[k] for k in ("hit@1", "hit@5", "hit@10", "recall@5", "recall@10", "mrr@10", "ndcg@10", "queries")}
+
+
+def run_queries(ds: Dataset, mode: str, settings: Settings, limit: int = 0) -> list[QueryRun]:
+    """Every labeled query and every ``no_answer`` query through the product's search."""
     from hikitsugi.search.service import search
 
-    qids = [q for q in ds.queries if ds.qrels.get(q)]
-    if limit:
-        qids = qids[:limit]
-    runs: dict[str, list[str]] = {}
-    lat: list[float] = []
+    qids = ds.run_ids()[: limit or None]
+    runs: list[QueryRun] = []
     for qid in tqdm(qids, desc=f"queries ({mode})", unit="q", file=sys.stderr, disable=None):
         t = time.perf_counter()
         resp = search(ds.queries[qid], settings, k=10, mode=mode)
-        lat.append((time.perf_counter() - t) * 1000)
-        runs[qid] = [r.source_id for r in resp.results]
-    return runs, lat
+        ms = (time.perf_counter() - t) * 1000
+        cards = [[r.source_id, *r.similar_ids] for r in resp.results]
+        runs.append(QueryRun(qid, cards, bool(resp.guidance and resp.guidance.action == "self_resolve"), ms))
+    return runs
+
+
+def fold_keys(settings: Settings) -> dict[str, str]:
+    """source id -> the key the result cards fold cases by (see hikitsugi.search.cards.fold_key)."""
+    from sqlalchemy import select
+
+    from hikitsugi.search.cards import fold_key
+    from hikitsugi.storage.database import session_for
+    from hikitsugi.storage.schema import Document
+
+    session = session_for(settings.db_url)
+    try:
+        out = {}
+        for sid, kind, meta in session.execute(select(Document.source_id, Document.kind, Document.meta)
+                                               .where(Document.retired_at.is_(None))):
+            key = fold_key(kind, (meta or {}).get("cause_group"), (meta or {}).get("resolution"))
+            if key:
+                out[sid] = key
+        return out
+    finally:
+        session.close()
 
 
 @dataclass
@@ -115,19 +208,21 @@ class EvalRun:
     """Everything one data set's evaluation produced, for the JSON and the HTML report."""
 
     name: str
-    metrics: dict[str, dict[str, float]]
+    metrics: dict[str, dict]
     latencies: dict[str, list[float]]
     per_query: dict[str, list[dict]]
 
 
-def per_query_rows(ds: Dataset, runs: dict[str, list[str]]) -> list[dict]:
+def per_query_rows(ds: Dataset, runs: list[QueryRun]) -> list[dict]:
     rows = []
-    for qid, ranked in runs.items():
-        rel = ds.qrels.get(qid, {})
-        ranks = [i for i, d in enumerate(ranked, 1) if rel.get(d, 0) > 0]
-        rows.append({"query_id": qid, "query": ds.queries[qid], "relevant": rel, "returned": ranked,
-                     "relevant_ranks": ranks, "rr@10": round(mrr_at(ranked, rel, 10), 4),
-                     "capped_recall@5": round(capped_recall_at(ranked, rel, 5), 4)})
+    for r in runs:
+        rel = ds.qrels.get(r.qid, {})
+        ranks = [i for i, card in enumerate(r.cards, 1) if any(rel.get(d, 0) > 0 for d in card)]
+        rows.append({"query_id": r.qid, "query": ds.queries[r.qid], "type": ds.types.get(r.qid, ""),
+                     "relevant": rel, "returned": [c[0] for c in r.cards], "cards": r.cards,
+                     "relevant_ranks": ranks, "rr@10": round(mrr_at(r.cards, rel, 10), 4) if rel else None,
+                     "recall@5": round(recall_at(r.cards, rel, 5), 4) if rel else None,
+                     "self_resolve": r.self_resolve})
     return rows
 
 
@@ -142,10 +237,11 @@ def evaluate_dataset(root: Path, modes: list[str], settings: Settings, limit: in
         if report.files_failed:
             print(f"warning: {report.files_failed} file(s) failed to ingest: {report.problems}", file=sys.stderr)
         run = EvalRun(root.name, {}, {}, {})
+        folds = fold_keys(eval_settings)
         for mode in modes:
-            runs, lat = run_queries(ds, mode, eval_settings, limit)
-            run.metrics[mode] = evaluate_rankings(runs, ds.qrels, lat)
-            run.latencies[mode] = lat
+            runs = run_queries(ds, mode, eval_settings, limit)
+            run.metrics[mode] = evaluate_runs(runs, ds.qrels, ds.types, folds)
+            run.latencies[mode] = [r.latency_ms for r in runs]
             run.per_query[mode] = per_query_rows(ds, runs)
         return run
 
@@ -169,21 +265,29 @@ def write_retrieval_report(out_dir: Path, runs: list[EvalRun]) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     sections = []
     modes = sorted({m for r in runs for m in r.metrics})
-    side = [{"dataset": r.name, "mode": m, **r.metrics[m],
-             "capped_recall@5": round(sum(x["capped_recall@5"] for x in r.per_query[m]) / max(1, len(r.per_query[m])), 4)}
-            for r in runs for m in r.metrics]
-    sections.append(("Side by side", table(side, ["dataset", "mode", "recall@1", "recall@5", "recall@10", "mrr@10",
-                                                  "ndcg@10", "capped_recall@5", "queries", "latency_ms_p50",
-                                                  "latency_ms_p95"])))
+    cols = ["hit@1", "hit@5", "hit@10", "recall@5", "recall@10", "mrr@10", "ndcg@10", "queries",
+            "no_answer_queries", "no_answer_confident", "latency_ms_p50", "latency_ms_p95"]
+    side = [{"dataset": r.name, "mode": m, **{c: r.metrics[m][c] for c in cols}} for r in runs for m in r.metrics]
+    sections.append(("Side by side", table(side, ["dataset", "mode", *cols])))
+    for r in runs:
+        for m, v in r.metrics.items():
+            if v["by_type"]:
+                rows = [{"type": t, **{c: x[c] for c in ("queries", "hit@5", "mrr@10", "recall@5", "ndcg@10",
+                                                          "no_answer_queries", "no_answer_confident")}}
+                        for t, x in v["by_type"].items()]
+                sections.append((f"{r.name} ({m}) by query type", table(rows, ["type", "queries", "hit@5", "mrr@10",
+                                                                              "recall@5", "ndcg@10", "no_answer_queries",
+                                                                              "no_answer_confident"])))
     for r in runs:
         for mode, rows in r.per_query.items():
             with (out_dir / f"per_query-{r.name}-{mode}.jsonl").open("w", encoding="utf-8") as fh:
                 for row in rows:
                     fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        sections.append((f"{r.name}: recall@k per mode", img(recall_plot(r.metrics, r.name), "recall per mode")))
+        sections.append((f"{r.name}: metrics per mode", img(recall_plot(r.metrics, r.name), "metrics per mode")))
         sections.append((f"{r.name}: latency", img(latency_plot(r.latencies), "latency histogram")))
         mode = "hybrid" if "hybrid" in r.per_query else next(iter(r.per_query))
-        worst = sorted(r.per_query[mode], key=lambda x: (x["rr@10"], x["query_id"]))[:20]
+        worst = sorted((x for x in r.per_query[mode] if x["rr@10"] is not None),
+                       key=lambda x: (x["rr@10"], x["query_id"]))[:20]
         rows = [{"query": w["query"], "relevant": ", ".join(sorted(w["relevant"]))[:120],
                  "returned instead (top 3)": ", ".join(w["returned"][:3]), "rr@10": w["rr@10"]} for w in worst]
         sections.append((f"{r.name}: 20 worst queries ({mode})",

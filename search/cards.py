@@ -57,16 +57,23 @@ def rank_documents(fused: dict[int, float], snap: Snapshot, k: int) -> list[tupl
     return sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)[:k]
 
 
+def fold_key(kind: str, group: str | None, resolution: str | None) -> str | None:
+    """What cases fold by: their resolution group (原因分類), else their resolution text.
+    Only cases fold; None for everything else. The evaluation uses the same key, so the
+    ideal ranking it measures against folds exactly as the cards do."""
+    if kind != "case":
+        return None
+    value = group or resolution
+    return normalize(value).lower() if value else None
+
+
 def collapse_similar(results: list[Result], k: int, groups: dict[str, str | None]) -> list[Result]:
     """One card per resolution: later cases with the same group (原因分類) or the same
     resolution text fold into the first card as 「同様の事例 N件」."""
     cards: list[Result] = []
     by_key: dict[str, Result] = {}
     for r in results:
-        key = None
-        if r.kind == "case":
-            group = groups.get(r.source_id) or r.resolution
-            key = normalize(group).lower() if group else None
+        key = fold_key(r.kind, groups.get(r.source_id), r.resolution)
         if key and key in by_key:
             by_key[key].similar_ids.append(r.source_id)
             by_key[key].similar_count += 1

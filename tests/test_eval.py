@@ -8,25 +8,57 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hikitsugi.eval.metrics import capped_recall_at, mrr_at, ndcg_at, recall_at
+from hikitsugi.eval.metrics import as_cards, hit_at, mrr_at, ndcg_at, recall_at
+from hikitsugi.eval.retrieval import METRIC_KEYS, QueryRun, evaluate_runs
 
 from conftest import REPO, SAMPLES, SUPPORT_SET, run_cli
 
 FLOORS = yaml.safe_load((REPO / "eval" / "floors.yaml").read_text(encoding="utf-8"))
-METRIC_KEYS = {"recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "queries", "latency_ms_p50", "latency_ms_p95"}
 
 
 def test_metrics_by_hand():
     rel = {"a": 2, "b": 1, "c": 1}
-    ranked = ["x", "a", "y", "b"]
+    ranked = as_cards(["x", "a", "y", "b"])
     assert mrr_at(ranked, rel) == 0.5
-    assert recall_at(ranked, rel, 1) == 0.0
-    assert recall_at(ranked, rel, 2) == 1.0  # a relevant document is in front of the agent
-    assert capped_recall_at(ranked, rel, 5) == pytest.approx(2 / 3)  # min(5, 3) relevant
-    assert capped_recall_at(["a", "b"], {"a": 1, "b": 1, "c": 1, "d": 1}, 2) == 1.0
+    assert hit_at(ranked, rel, 1) == 0.0
+    assert hit_at(ranked, rel, 2) == 1.0  # a relevant document is in front of the agent
+    assert recall_at(ranked, rel, 2) == pytest.approx(1 / 2)  # 1 of min(2, 3) relevant
+    assert recall_at(ranked, rel, 5) == pytest.approx(2 / 3)  # min(5, 3) relevant: capped as in BEIR
+    assert recall_at(as_cards(["a", "b"]), {"a": 1, "b": 1, "c": 1, "d": 1}, 2) == 1.0
     dcg = 2 / 1.5849625 + 1 / 2.3219281
     idcg = 2 / 1 + 1 / 1.5849625 + 1 / 2
     assert ndcg_at(ranked, rel) == pytest.approx(dcg / idcg, rel=1e-6)
+
+
+def test_folded_cases_count_at_their_cards_rank():
+    """Three relevant cases of one resolution group folded into the second card: found at rank 2."""
+    rel = {"c1": 2, "c2": 2, "c3": 2, "m1": 1}
+    folds = {"c1": "g", "c2": "g", "c3": "g"}
+    cards = [["x"], ["c1", "c2", "c3"], ["m1"]]
+    assert mrr_at(cards, rel) == 0.5
+    assert recall_at(cards, rel, 2) == 1.0  # 3 relevant on the top 2 cards, capped at 2
+    assert recall_at(cards, rel, 5) == 1.0
+    assert recall_at([["c1"], ["x"]], rel, 5) == pytest.approx(1 / 4)  # unfolded: one of four
+    # ideal: the three cases on card 1 (gain 6), the manual on card 2 (gain 1)
+    idcg = 6 + 1 / 1.5849625
+    assert ndcg_at(cards, rel, 10, folds) == pytest.approx((6 / 1.5849625 + 1 / 2) / idcg, rel=1e-6)
+    assert ndcg_at([["c1", "c2", "c3"], ["m1"]], rel, 10, folds) == pytest.approx(1.0)
+    # without fold keys every case is its own ideal card, and a folded card may not score above 1
+    assert ndcg_at([["c1", "c2", "c3"], ["m1"]], rel, 10) <= 1.0
+
+
+def test_no_answer_queries_and_types_are_reported():
+    qrels = {"q1": {"d1": 1}, "q2": {"d2": 1}}
+    types = {"q1": "paraphrase", "q2": "kana", "n1": "no_answer", "n2": "no_answer"}
+    runs = [QueryRun("q1", [["d1"]], True, 10.0), QueryRun("q2", [["x"], ["d2"]], False, 30.0),
+            QueryRun("n1", [["x"]], True, 20.0), QueryRun("n2", [["y"]], False, 40.0)]
+    m = evaluate_runs(runs, qrels, types)
+    assert set(m) == set(METRIC_KEYS)
+    assert m["queries"] == 2 and m["mrr@10"] == 0.75 and m["hit@1"] == 0.5
+    assert m["no_answer_queries"] == 2 and m["no_answer_confident"] == 0.5
+    assert m["latency_ms_p50"] == 20.0 and m["latency_ms_p95"] == 40.0  # every query run is timed
+    assert m["by_type"]["kana"]["mrr@10"] == 0.5 and m["by_type"]["paraphrase"]["mrr@10"] == 1.0
+    assert m["by_type"]["no_answer"]["queries"] == 0 and m["by_type"]["no_answer"]["no_answer_confident"] == 0.5
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +86,9 @@ def test_eval_retrieval_cli_json_contract_and_reports(tiny_beir, model_dir, make
     out = json.loads(res.stdout)
     assert set(out) == {"dense", "lexical", "hybrid"}
     for mode in out.values():
-        assert set(mode) == METRIC_KEYS
+        assert set(mode) == set(METRIC_KEYS)
         assert mode["queries"] == 3  # the unlabeled query is not run
+        assert mode["no_answer_queries"] == 0 and mode["no_answer_confident"] is None and mode["by_type"] == {}
     assert out["hybrid"]["mrr@10"] == 1.0
     html = (tmp_path / "out" / "retrieval.html").read_text(encoding="utf-8")
     assert "data:image/png;base64," in html and "worst queries" in html
@@ -63,7 +96,7 @@ def test_eval_retrieval_cli_json_contract_and_reports(tiny_beir, model_dir, make
     assert {d["query_id"] for d in dump} == {"q1", "q2", "q3"} and all("returned" in d and "relevant_ranks" in d for d in dump)
     single = run_cli("eval", "retrieval", "--dataset", str(tiny_beir), "--mode", "dense", "--json", env_home=home,
                      model=model_dir)
-    assert set(json.loads(single.stdout)) == METRIC_KEYS
+    assert set(json.loads(single.stdout)) == set(METRIC_KEYS)
 
 
 def test_regression_gate_support_queries(use_home, sample_home):
@@ -76,7 +109,8 @@ def test_regression_gate_support_queries(use_home, sample_home):
         for key, floor in floors.items():
             assert metrics[mode][key] >= floor, f"{mode} {key} {metrics[mode][key]} < floor {floor}"
     h, d, lx = metrics["hybrid"], metrics["dense"], metrics["lexical"]
-    assert h["mrr@10"] > max(d["mrr@10"], lx["mrr@10"]) and h["recall@5"] > max(d["recall@5"], lx["recall@5"])
+    for key in ("mrr@10", "hit@5"):  # hybrid never loses to the better single retriever (issue 13)
+        assert h[key] >= max(d[key], lx[key]) - 0.005, (key, h[key], d[key], lx[key])
 
 
 @pytest.mark.slow

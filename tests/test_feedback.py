@@ -23,7 +23,7 @@ import yaml
 from hikitsugi.config import Settings
 from hikitsugi.insights.searchlog import confidence_of
 
-from conftest import SAMPLES, run_cli
+from conftest import run_cli
 
 UTC = dt.timezone.utc
 
@@ -98,7 +98,7 @@ def test_lead_endpoints_need_a_lead(server, api_keys):
     assert "customElements.define(\"hikitsugi-search\"" in js.text
 
 
-def test_lead_reports_over_http(server, api_keys):
+def test_lead_reports_over_http(server, api_keys, sample_home):
     lead = httpx.Client(base_url=server, headers={"X-API-Key": api_keys["lead"]}, timeout=120)
     canteen = ["社員食堂の今日のメニューを知りたい", "食堂のランチメニューはどこで見られますか", "社食のメニューを教えて"]
     plants = ["観葉植物の水やりの頻度", "観葉植物に水をあげる間隔は"]
@@ -133,15 +133,22 @@ def test_lead_reports_over_http(server, api_keys):
     stale = lead.get("/analytics/stale", params={"days": 0, "kind": "manual"}).json()
     assert stale["stale"] >= 5 and {i["kind"] for i in stale["items"]} == {"manual"}
 
-    exp = lead.get("/analytics/expiring-commitments").json()
-    today = dt.date.fromisoformat(exp["today"])
-    expected = sorted((c["id"], str(m["valid_until"]))
-                      for c in yaml.safe_load((SAMPLES / "customers" / "customers.yaml").read_text("utf-8"))
-                      for m in c.get("commitments") or []
-                      if m.get("valid_until") and today <= dt.date.fromisoformat(str(m["valid_until"]))
-                      <= today + dt.timedelta(days=30))
-    assert sorted((i["customer_id"], i["valid_until"]) for i in exp["items"]) == expected
-    assert all(i["what"] and i["days_left"] >= 0 for i in exp["items"])
+    # Which commitments fall in the window is proven with fixed dates on a fresh database
+    # (test_documents_never_retrieved_stale_and_expiring); over HTTP the route must count
+    # from the desk's own today and agree with that function, whatever the date of the run.
+    from hikitsugi.insights.reports import desk_today, expiring_commitments
+    from hikitsugi.storage.database import session_for
+
+    exp = lead.get("/analytics/expiring-commitments", params={"days": 3650}).json()
+    assert exp["today"] == desk_today(Settings()).isoformat()
+    session = session_for(f"sqlite:///{sample_home / 'hikitsugi.db'}")
+    try:
+        direct = expiring_commitments(session, 3650, today=dt.date.fromisoformat(exp["today"]))
+    finally:
+        session.close()
+    assert [(i["customer_id"], i["valid_until"]) for i in exp["items"]] == \
+        [(i["customer_id"], i["valid_until"]) for i in direct["items"]]
+    assert all(i["what"] and 0 <= i["days_left"] <= 3650 for i in exp["items"])
 
     report = lead.get("/analytics/report").json()
     assert set(report) >= {"top_queries", "content_gaps", "unretrieved", "stale", "expiring", "deflection", "log"}

@@ -199,13 +199,14 @@ def eval_retrieval(
         payload = per_ds[0] if len(runs) == 1 else {r.name: v for r, v in zip(runs, per_ds)}
         typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
-    typer.echo(f"{'dataset':14} {'mode':8} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'nDCG@10':>8} "
-               f"{'p50ms':>7} {'p95ms':>7} queries")
+    typer.echo(f"{'dataset':14} {'mode':8} {'hit@1':>6} {'hit@5':>6} {'rec@5':>6} {'rec@10':>6} {'MRR@10':>7} "
+               f"{'nDCG@10':>8} {'p50ms':>7} {'p95ms':>7} queries no-answer(confident)")
     for r in runs:
         for m, v in r.metrics.items():
-            typer.echo(f"{r.name[:14]:14} {m:8} {v['recall@1']:6.3f} {v['recall@5']:6.3f} {v['recall@10']:6.3f} "
-                       f"{v['mrr@10']:7.3f} {v['ndcg@10']:8.3f} {v['latency_ms_p50']:7.1f} {v['latency_ms_p95']:7.1f} "
-                       f"{v['queries']}")
+            conf = f"{v['no_answer_confident']:.2f}" if v["no_answer_confident"] is not None else "-"
+            typer.echo(f"{r.name[:14]:14} {m:8} {v['hit@1']:6.3f} {v['hit@5']:6.3f} {v['recall@5']:6.3f} "
+                       f"{v['recall@10']:6.3f} {v['mrr@10']:7.3f} {v['ndcg@10']:8.3f} {v['latency_ms_p50']:7.1f} "
+                       f"{v['latency_ms_p95']:7.1f} {v['queries']:7d} {v['no_answer_queries']} ({conf})")
 
 
 @eval_app.command("fusion")
@@ -229,9 +230,9 @@ def _print_variant_tables(results: dict[str, dict[str, dict[str, float]]], as_js
     for name, table in results.items():
         typer.echo(f"## {name}")
         w = max([len("variant")] + [len(x) for x in table])
-        typer.echo(f"{'variant':{w}} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'nDCG@10':>8}")
+        typer.echo(f"{'variant':{w}} {'hit@1':>6} {'hit@5':>6} {'rec@10':>6} {'MRR@10':>7} {'nDCG@10':>8}")
         for variant, v in table.items():
-            typer.echo(f"{variant:{w}} {v['recall@1']:6.3f} {v['recall@5']:6.3f} {v['recall@10']:6.3f} "
+            typer.echo(f"{variant:{w}} {v['hit@1']:6.3f} {v['hit@5']:6.3f} {v['recall@10']:6.3f} "
                        f"{v['mrr@10']:7.3f} {v['ndcg@10']:8.3f}")
 
 

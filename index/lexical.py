@@ -54,10 +54,15 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, texts: list[str], k1: float, b: float) -> "LexicalIndex":
+        return cls.from_tokens([tokenize(t) for t in texts], k1, b)
+
+    @classmethod
+    def from_tokens(cls, docs: list[list[str]], k1: float, b: float) -> "LexicalIndex":
+        """BM25 over already tokenized rows (another field, such as the readings)."""
         retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
-        if texts:
-            retriever.index([tokenize(t) or ["\u0000"] for t in texts], show_progress=False)
-        return cls(retriever, len(texts))
+        if docs:
+            retriever.index([d or ["\u0000"] for d in docs], show_progress=False)
+        return cls(retriever, len(docs))
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@ from hikitsugi.embedding.encoder import model_id
 from hikitsugi.index.filters import CODED_FIELDS, code_value, to_epoch
 from hikitsugi.index.hooks import pause_at
 from hikitsugi.index.lexical import LexicalIndex
+from hikitsugi.index.readings import Readings
 from hikitsugi.ingest.sentences import split_sentences
 from hikitsugi.storage.schema import Chunk, Document, Embedding
 
@@ -52,6 +53,7 @@ class Snapshot:
     # sent_vecs[sent_ptr[i]:sent_ptr[i + 1]] (empty for other rows and one-sentence chunks).
     sent_vecs: np.ndarray | None = None
     sent_ptr: np.ndarray | None = None
+    readings: Readings | None = None  # the reading field (index.readings); None when switched off
 
 
 def current_name(index_dir: Path) -> str | None:
@@ -97,8 +99,10 @@ def build_snapshot(session: Session, settings: Settings) -> str:
             codes[f][i] = lookup[f][c]
     dates = np.array([to_epoch(r.occurred_at) if r.occurred_at else np.nan for r in rows], dtype=np.float64)
     sent_vecs, sent_ptr = _sentence_vectors(session, settings, mid, rows, vecs.shape[1])
-    lexical = LexicalIndex.build([lexical_text(r.title, r.context, r.text) for r in rows],
-                                 settings.bm25_k1, settings.bm25_b)
+    texts = [lexical_text(r.title, r.context, r.text) for r in rows]
+    lexical = LexicalIndex.build(texts, settings.bm25_k1, settings.bm25_b)
+    readings = Readings.build(texts, settings.reading_analyzer, settings.bm25_k1, settings.bm25_b) \
+        if settings.reading_analyzer else None
     index_dir = settings.index_dir
     index_dir.mkdir(parents=True, exist_ok=True)
     name = f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{int(time.time_ns() % 1_000_000)}"
@@ -106,6 +110,8 @@ def build_snapshot(session: Session, settings: Settings) -> str:
     tmp.mkdir()
     faiss.write_index(dense, str(tmp / "dense.faiss"))
     lexical.save(tmp / "lexical")
+    if readings is not None:
+        readings.save(tmp / "readings")
     np.savez(tmp / "rows.npz", chunk_ids=ids, doc_ids=np.array([r.document_id for r in rows], dtype=np.int64),
              dates=dates, **{f"code_{f}": c for f, c in codes.items()})
     np.savez(tmp / "sentences.npz", vecs=sent_vecs, ptr=sent_ptr)
@@ -214,7 +220,7 @@ def load_snapshot(index_dir: Path, name: str) -> Snapshot:
         with np.load(gen / "sentences.npz") as sarr:
             sent_vecs, sent_ptr = sarr["vecs"], sarr["ptr"]
     return Snapshot(name, dense, lexical, arr["chunk_ids"], arr["doc_ids"], codes, arr["dates"], manifest,
-                    sent_vecs, sent_ptr)
+                    sent_vecs, sent_ptr, Readings.load(gen / "readings"))
 
 
 def _fsync_dir(path: Path) -> None:

@@ -34,6 +34,31 @@ def _standardize(top: dict[int, float], every: dict[int, float]) -> dict[int, fl
     return {k: (v - mu) / sd for k, v in every.items()}
 
 
+def _gap(top: dict[int, float]) -> float:
+    """How far a side's best candidate stands out: (best − second) in standard deviations of its top list."""
+    if len(top) < 3:
+        return 0.0
+    vals = np.sort(np.fromiter(top.values(), dtype=np.float64))[::-1]
+    sd = float(vals.std())
+    return float((vals[0] - vals[1]) / sd) if sd > 1e-9 else 0.0
+
+
+def dense_weight(c: Candidates, settings: Settings) -> float:
+    """The dense side's weight for this query.
+
+    ``dense_weight`` by default; ``dense_weight_reading`` for a query typed in hiragana or
+    romaji (the dense model reads unconverted kana poorly, the reading field matches it
+    well); and, when ``fusion_adaptive`` > 0, moved toward the side whose best candidate
+    stands out more from its own list (``_gap``): a lexical list with one clear hit (a
+    pasted error code, a product name) deserves more say than a flat one. Chosen by
+    ``hikitsugi eval tune`` across the dev sets (docs/retrieval.md)."""
+    w = settings.dense_weight_reading if c.typed_as_reading and settings.dense_weight_reading >= 0 \
+        else settings.dense_weight
+    if settings.fusion_adaptive > 0 and c.dense and c.lexical:
+        w += settings.fusion_adaptive * float(np.tanh(_gap(c.dense) - _gap(c.lexical)))
+    return min(0.95, max(0.05, w))
+
+
 def fuse(c: Candidates, settings: Settings) -> dict[int, float]:
     """Combine the two sides into one {row: score} map.
 
@@ -46,7 +71,7 @@ def fuse(c: Candidates, settings: Settings) -> dict[int, float]:
     """
     dense, lexical = c.dense, c.lexical
     if settings.fusion == "zscore":
-        w, miss = settings.dense_weight, settings.zscore_missing
+        w, miss = dense_weight(c, settings), settings.zscore_missing
         d = _standardize(dense, c.dense_all or dense)
         lx = _standardize(lexical, c.lexical_all or lexical)
         return {cid: w * d.get(cid, miss) + (1 - w) * lx.get(cid, miss) for cid in set(dense) | set(lexical)}
@@ -57,5 +82,5 @@ def fuse(c: Candidates, settings: Settings) -> dict[int, float]:
                 out[cid] = out.get(cid, 0.0) + 1.0 / (settings.rrf_k + rank + 1)
         return out
     d, lx = _minmax(dense), _minmax(lexical)
-    w = settings.dense_weight
+    w = dense_weight(c, settings)
     return {cid: w * d.get(cid, 0.0) + (1 - w) * lx.get(cid, 0.0) for cid in set(d) | set(lx)}

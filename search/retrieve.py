@@ -17,6 +17,7 @@ import numpy as np
 
 from hikitsugi.config import Settings
 from hikitsugi.embedding.encoder import get_embedder
+from hikitsugi.index import readings as rd
 from hikitsugi.index.lexical import tokenize
 from hikitsugi.index.snapshot import Snapshot, current_name, load_snapshot
 from hikitsugi.search.synonyms import synonym_tokens
@@ -60,6 +61,7 @@ class Candidates:
     lexical: dict[int, float] = field(default_factory=dict)
     dense_all: dict[int, float] = field(default_factory=dict)
     lexical_all: dict[int, float] = field(default_factory=dict)
+    typed_as_reading: bool = False  # the query was typed in hiragana/romaji (see query_forms)
 
 
 def _dense_candidates(snap: Snapshot, qv: np.ndarray, n: int, mask: np.ndarray | None) -> dict[int, float]:
@@ -104,7 +106,41 @@ def with_sentences(c: Candidates, snap: Snapshot, qv: np.ndarray | None) -> Cand
     """The same candidates with dense scores from :func:`best_sentence`."""
     dense_all = best_sentence(c.dense_all, snap, qv) if c.dense_all else {}
     dense = {r: dense_all[r] for r in c.dense} if dense_all else best_sentence(c.dense, snap, qv)
-    return Candidates(dense, c.lexical, dense_all, c.lexical_all)
+    return Candidates(dense, c.lexical, dense_all, c.lexical_all, c.typed_as_reading)
+
+
+@dataclass
+class QueryForms:
+    """The forms one query is searched in: as typed (normalized), what the dense side
+    embeds (a hiragana/romaji query rewritten in the corpus' words), and its reading
+    tokens with their weight in the lexical score (index.readings)."""
+
+    text: str
+    dense_text: str
+    reading_tokens: list[str]
+    reading_weight: float
+    typed_as_reading: bool = False
+
+
+def query_forms(qn: str, settings: Settings, snap: Snapshot) -> QueryForms:
+    if snap.readings is None:
+        return QueryForms(qn, qn, [], 0.0)
+    typed = rd.is_reading_query(qn)
+    weight = settings.reading_weight if typed else settings.reading_weight_other
+    dense_text = qn
+    if typed and settings.reading_rewrite:
+        dense_text = snap.readings.to_surface(qn) or qn
+    tokens = rd.tokens(rd.query_reading(qn, snap.readings.analyzer)) if weight > 0 else []
+    return QueryForms(qn, dense_text, tokens, weight, typed)
+
+
+def lexical_scores(forms: QueryForms, settings: Settings, snap: Snapshot, mask: np.ndarray | None) -> np.ndarray:
+    """BM25 of every row: the surface field (synonyms at their weight) plus the reading field at its weight."""
+    scores = snap.lexical.score_all(tokenize(forms.text), mask, synonym_tokens(forms.text, settings),
+                                    settings.synonym_weight)
+    if forms.reading_tokens and forms.reading_weight > 0 and snap.readings is not None:
+        scores = scores + forms.reading_weight * snap.readings.index.scores(forms.reading_tokens, mask)
+    return scores
 
 
 def retrieve_candidates(qn: str, settings: Settings, snap: Snapshot, mode: str, n: int,
@@ -118,20 +154,21 @@ def retrieve_candidates(qn: str, settings: Settings, snap: Snapshot, mode: str, 
     lexical: dict[int, float] = {}
     lex_all: np.ndarray | None = None
     qv = None
+    forms = query_forms(qn, settings, snap)
     if mode in ("dense", "hybrid") and snap.dense.ntotal:
         t = time.perf_counter()
-        qv = get_embedder(settings).embed_query(qn)
+        qv = get_embedder(settings).embed_query(forms.dense_text)
         timings["embed"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         dense = _dense_candidates(snap, qv, n, mask)
         timings["faiss"] = (time.perf_counter() - t) * 1000
     if mode in ("lexical", "hybrid") and snap.lexical.n_rows:
         t = time.perf_counter()
-        lex_all = snap.lexical.score_all(tokenize(qn), mask, synonym_tokens(qn, settings), settings.synonym_weight)
+        lex_all = lexical_scores(forms, settings, snap, mask)
         rows, scores = snap.lexical.top(lex_all, n)
         lexical = {int(r): float(s) for r, s in zip(rows, scores)}
         timings["lexical"] = (time.perf_counter() - t) * 1000
-    cands = Candidates(dense, lexical)
+    cands = Candidates(dense, lexical, typed_as_reading=forms.typed_as_reading)
     if mode == "hybrid" and qv is not None and lex_all is not None:
         union = sorted(set(dense) | set(lexical))
         only_lexical = [r for r in union if r not in dense]

@@ -207,6 +207,9 @@ def eval_retrieval(
             typer.echo(f"{r.name[:14]:14} {m:8} {v['hit@1']:6.3f} {v['hit@5']:6.3f} {v['recall@5']:6.3f} "
                        f"{v['recall@10']:6.3f} {v['mrr@10']:7.3f} {v['ndcg@10']:8.3f} {v['latency_ms_p50']:7.1f} "
                        f"{v['latency_ms_p95']:7.1f} {v['queries']:7d} {v['no_answer_queries']} ({conf})")
+        if r.overlap.get("mean") is not None:
+            typer.echo(f"{r.name[:14]:14} query<->relevant content-word overlap {r.overlap['mean']:.2f} "
+                       f"({r.overlap['queries']} queries)")
 
 
 @eval_app.command("fusion")
@@ -249,6 +252,48 @@ def eval_analyzers(
     _print_variant_tables({d.name: analyzer_sweep(d, get_settings(), limit) for d in dataset}, as_json)
 
 
+@eval_app.command("tune")
+def eval_tune(
+    sets: Path = typer.Option(Path("eval/sets.yaml"), help="Declares the dev sets (read) and test sets (never read)."),
+    out: Path = typer.Option(Path("tuned.json"), help="Where to write the procedure's output (JSON)."),
+    cache: Optional[Path] = typer.Option(None, help="Keep the indexed dev sets here between runs (re-runs skip "
+                                                    "embedding what is unchanged)."),
+    limit: int = typer.Option(0, help="At most N labeled queries per dev set, evenly spread (0 = all)."),
+    no_thresholds: bool = typer.Option(False, "--no-thresholds", help="Skip choosing the self-resolve threshold."),
+    apply: Optional[Path] = typer.Option(None, help="Instead of tuning: make the settings chosen in this output file "
+                                                    "the shipped defaults (hikitsugi/defaults/tuned.yaml)."),
+) -> None:
+    """Choose every retrieval default over the dev sets at once (docs/retrieval.md), or apply a previous choice."""
+    from hikitsugi.eval.tune import apply_tuned, run_tune
+
+    _setup_logging()
+    repo = sets.resolve().parent.parent  # eval/sets.yaml names its sets relative to the repository root
+    if apply is not None:
+        from importlib.resources import files
+
+        target = Path(str(files("hikitsugi") / "defaults")) / "tuned.yaml"
+        chosen = apply_tuned(apply, target)
+        typer.echo(f"wrote {target}: " + ", ".join(f"{k}={v!r}" for k, v in chosen.items()))
+        _err("regenerate the settings reference: hikitsugi config reference > docs/configuration.md")
+        return
+    try:
+        result = run_tune(sets, repo, get_settings(), cache=cache, limit=limit, thresholds=not no_thresholds,
+                          log=_err)
+    except (FileNotFoundError, ValueError) as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(2)
+    out.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    typer.echo(f"chosen (score {result['score_previous']} -> {result['score_chosen']}, worst hybrid margin "
+               f"{result['worst_margin_chosen']:+.4f}):")
+    for k, v in result["chosen"].items():
+        mark = "" if result["previous"].get(k) == v else f"   (was {result['previous'].get(k)!r})"
+        typer.echo(f"  {k} = {v!r}{mark}")
+    for name, m in result["metrics_chosen"].items():
+        typer.echo(f"  {name}: " + "  ".join(f"{mode} MRR@10 {v['mrr@10']:.3f} hit@5 {v['hit@5']:.3f}"
+                                             for mode, v in m.items()))
+    typer.echo(f"written to {out}; apply with: hikitsugi eval tune --apply {out}")
+
+
 @eval_app.command("guidance")
 def eval_guidance(
     dataset: Path = typer.Option(..., help="Labeled BEIR-format data set (our support queries)."),
@@ -277,7 +322,12 @@ def eval_deflection(
     k: int = typer.Option(5, "--k", min=1, max=50, help="A same-group case must be in the top k."),
     group_column: Optional[str] = typer.Option(None, help="Column holding the resolution group (default: 原因分類/原因)."),
     time_column: Optional[str] = typer.Option(None, help="Column holding when the case was opened (default: 受付日時)."),
-    text_columns: Optional[str] = typer.Option(None, help="Comma-separated symptom columns (default: 件名 + 問い合わせ内容)."),
+    text_columns: Optional[str] = typer.Option(None, help="Comma-separated symptom columns (default: the symptom text, "
+                                                          "e.g. 問い合わせ内容, without 件名)."),
+    with_subject: bool = typer.Option(False, "--with-subject", help="Put the subject line (件名) in front of the "
+                                      "symptom (off by default: subjects are often written after the fact)."),
+    split: float = typer.Option(0.5, min=0.1, max=0.9, help="Share of the history (earliest cases) the threshold is "
+                                "chosen on; rates are reported on the rest."),
     max_wrong: float = typer.Option(0.05, help="Highest acceptable wrong-suggestion rate for the recommended threshold."),
     out: Optional[Path] = typer.Option(None, help="Write deflection.json, deflection.html and a per-case dump here."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -289,7 +339,7 @@ def eval_deflection(
     cols = [c.strip() for c in text_columns.split(",")] if text_columns else None
     try:
         result = run_deflection(history, get_settings(), k=k, group_column=group_column, time_column=time_column,
-                                text_columns=cols, max_wrong=max_wrong)
+                                text_columns=cols, max_wrong=max_wrong, with_subject=with_subject, split=split)
     except (FileNotFoundError, ValueError) as exc:
         _err(f"error: {exc}")
         raise typer.Exit(2)
@@ -300,10 +350,15 @@ def eval_deflection(
     if as_json:
         typer.echo(json.dumps({k2: v for k2, v in result.items() if k2 != "per_case"}, ensure_ascii=False, indent=2))
         return
-    typer.echo(f"cases replayed: {result['cases']}  k={result['k']}")
-    typer.echo(f"recommended threshold: {result['recommended_threshold']}  deflection: {result['deflection_rate']:.1%}  "
-               f"wrong suggestions: {result['wrong_suggestion_rate']:.1%}")
-    typer.echo(f"{'threshold':>9} {'deflection':>10} {'wrong':>7}")
+    sp, later = result["split"], result["later_at_recommended"]
+    typer.echo(f"cases replayed: {result['cases']} (threshold chosen on {sp['earlier']['cases']} earlier cases, "
+               f"reported on {sp['later']['cases']} later cases from {str(sp['later']['from'])[:10]})")
+    typer.echo(f"later part at the shipped threshold {result['shipped_threshold']}: "
+               f"deflection {result['deflection_rate']:.1%}, wrong suggestions {result['wrong_suggestion_rate']:.1%}, "
+               f"ceiling {result['ceiling']:.1%}")
+    typer.echo(f"later part at the threshold chosen on the earlier part ({result['recommended_threshold']}): "
+               f"deflection {later['deflection_rate']:.1%}, wrong suggestions {later['wrong_suggestion_rate']:.1%}")
+    typer.echo(f"{'threshold':>9} {'deflection':>10} {'wrong':>7}   (later part)")
     for row in result["sweep"]:
         typer.echo(f"{row['threshold']:9.2f} {row['deflection_rate']:10.1%} {row['wrong_suggestion_rate']:7.1%}")
 

@@ -1,0 +1,278 @@
+"""Readings: what a text sounds like, so a query typed without kanji conversion still matches.
+
+Agents type 「ざいこ まいなす」 or 「zaiko mainasu」 when they skip the IME conversion. The
+surface analyzer (character n-grams) cannot match that to 「在庫がマイナス」, and the
+dense model reads hiragana poorly. So every chunk also gets its *reading* — the kana of
+each word, from a morphological analyzer with a dictionary installed from PyPI — indexed
+as its own BM25 field over kana bigrams; a query is turned into its reading the same
+way (kana stays kana, romaji is converted first) and matched against that field.
+
+Both sides pass through :func:`phonetic`, which folds what people type interchangeably:
+long vowels (レシート / れしいと / れしと, ばんごう / ばんご), ヴ (インヴォイス = インボイス),
+ヂ/ヅ (かみづまり = かみずまり). Digits and Latin letters stay as they are (a model number
+read aloud helps no one).
+
+The same analysis also yields a small reading → word vocabulary of the corpus (the
+words as they are written in *this* corpus, most frequent first), which
+:func:`to_surface` uses to write a kana query back in the corpus' own kanji — a
+corpus-driven IME — so the dense side can embed 「在庫 マイナス」 instead of
+「ざいこ まいなす」.
+
+The analyzer (``reading_analyzer`` setting: ``sudachi`` or ``fugashi``) was chosen by
+measurement in docs/retrieval.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from hikitsugi.index.lexical import LexicalIndex
+
+ANALYZERS = ("sudachi", "fugashi")
+_KANJI = re.compile(r"[\u3400-\u9fff\uf900-\ufaff々〆ヵヶ]")
+_HIRA = re.compile(r"[\u3041-\u3096]+")
+_KANA_RUN = re.compile(r"[\u30a1-\u30fc]+|[0-9a-z]+")
+# A word made only of romaji syllables: (consonant[s]) + vowel, ん, or a doubled consonant (っ).
+_ROMAJI_WORD = re.compile(r"^(?:(?:ch|sh|ts|[kgsztdnhbpmrfjvwy])?y?[aiueo]|n(?![aiueoy])|([kgstdhbpmrfjcz])(?=\1))+$")
+_VOWEL_ROWS = {
+    "ア": "アカサタナハマヤラワガザダバパァャヮ", "イ": "イキシチニヒミリギジヂビピィ",
+    "ウ": "ウクスツヌフムユルグズヅブプゥュ", "エ": "エケセテネヘメレゲゼデベペェ",
+    "オ": "オコソトノホモヨロヲゴゾドボポォョ",
+}
+_VOWEL_OF = {k: v for v, ks in _VOWEL_ROWS.items() for k in ks}
+_FOLD = str.maketrans({"ヂ": "ジ", "ヅ": "ズ", "ヲ": "オ", "ヮ": "ワ", "ヵ": "カ", "ヶ": "ケ"})
+_VU = re.compile(r"ヴ([ァィゥェォ]?)")
+_VU_MAP = {"ァ": "バ", "ィ": "ビ", "": "ブ", "ゥ": "ブ", "ェ": "ベ", "ォ": "ボ"}
+
+
+def to_katakana(text: str) -> str:
+    return "".join(chr(ord(c) + 0x60) if "\u3041" <= c <= "\u3096" else c for c in text)
+
+
+def phonetic(kana: str) -> str:
+    """Fold a katakana string to the key both sides are matched on (see module docstring)."""
+    s = _VU.sub(lambda m: _VU_MAP[m.group(1)], kana.translate(_FOLD))
+    out: list[str] = []
+    for ch in s:
+        if ch == "ー":
+            continue
+        if out and ch in "アイウエオ":
+            prev = _VOWEL_OF.get(out[-1])
+            if prev == ch or (ch == "ウ" and prev == "オ") or (ch == "イ" and prev == "エ"):
+                continue  # a long vowel spelled out: コウ = コー = コ, セイ = セー
+        out.append(ch)
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------- analyzers
+# Each returns, for a normalized text, its morphemes as (surface, katakana reading, content word?),
+# with None for a boundary (punctuation, spaces).
+Morphemes = list[tuple[str, str, bool] | None]
+
+
+def _sudachi() -> Callable[[str], Morphemes]:
+    from sudachipy import dictionary, tokenizer
+
+    mode = tokenizer.Tokenizer.SplitMode.A  # short units: 在庫/管理, so ざいこかんり is found from its parts
+    tok = dictionary.Dictionary().tokenizer(mode)
+    lock = threading.Lock()  # a SudachiPy tokenizer is not safe to share between threads
+    content = {"名詞", "動詞", "形容詞", "形状詞", "副詞", "代名詞"}
+
+    def run(text: str) -> Morphemes:
+        out: Morphemes = []
+        with lock:
+            ms = tok.tokenize(text[:20000])
+            for m in ms:
+                pos = m.part_of_speech()[0]
+                if pos in ("補助記号", "空白"):
+                    out.append(None)
+                    continue
+                out.append((m.surface(), m.reading_form(), pos in content))
+        return out
+    return run
+
+
+def _fugashi() -> Callable[[str], Morphemes]:
+    import fugashi
+
+    tagger = fugashi.Tagger()  # unidic-lite, found by fugashi without configuration
+    lock = threading.Lock()
+    content = {"名詞", "動詞", "形容詞", "形状詞", "副詞", "代名詞"}
+
+    def run(text: str) -> Morphemes:
+        out: Morphemes = []
+        with lock:
+            for w in tagger(text[:20000]):
+                pos = w.feature.pos1
+                if pos in ("補助記号", "空白"):
+                    out.append(None)
+                    continue
+                kana = getattr(w.feature, "kana", None)
+                out.append((w.surface, kana if kana and kana != "*" else w.surface, pos in content))
+        return out
+    return run
+
+
+@lru_cache(maxsize=2)
+def analyzer(name: str) -> Callable[[str], Morphemes]:
+    """The morphological analyzer ``name`` (loaded once per process; dictionaries come from PyPI)."""
+    if name == "sudachi":
+        return _sudachi()
+    if name == "fugashi":
+        return _fugashi()
+    raise ValueError(f"reading_analyzer must be one of {', '.join(ANALYZERS)} (got {name!r})")
+
+
+def _word_key(surface: str, reading: str) -> str:
+    """The phonetic key of one morpheme; Latin letters and digits keep their spelling."""
+    if re.fullmatch(r"[0-9A-Za-z.\-_/]+", surface):
+        return surface.lower()
+    kana = to_katakana(reading)
+    if not re.fullmatch(r"[\u30a1-\u30fc]+", kana):
+        kana = to_katakana(surface)
+    return phonetic(kana)
+
+
+def analyze(text: str, name: str) -> tuple[str, list[tuple[str, str]]]:
+    """(the text's reading: phonetic keys, words joined, boundaries as spaces;
+    its content words as (phonetic key, surface) pairs)."""
+    parts: list[str] = []
+    words: list[tuple[str, str]] = []
+    for m in analyzer(name)(text):
+        if m is None:
+            parts.append(" ")
+            continue
+        surface, reading, is_content = m
+        key = _word_key(surface, reading)
+        parts.append(key)
+        if is_content and key and not _HIRA.fullmatch(surface) and len(key) >= 2:
+            words.append((key, surface))
+    return re.sub(r" +", " ", "".join(parts)).strip(), words
+
+
+def tokens(reading: str) -> list[str]:
+    """What the reading field indexes: kana bigrams and Latin/digit runs of a reading."""
+    out: list[str] = []
+    for run in _KANA_RUN.findall(reading):
+        if run[0].isascii():
+            out.append(run)
+        elif len(run) == 1:
+            out.append(run)
+        else:
+            out.extend(run[i:i + 2] for i in range(len(run) - 1))
+    return out
+
+
+# --------------------------------------------------------------------------- queries
+def romaji_to_kana(query: str) -> str | None:
+    """The hiragana of a query typed in romaji (「zaiko mainasu」), or None when it is not
+    romaji (a word that does not convert completely: 'printer', 'error')."""
+    import jaconv
+
+    words = query.lower().split()
+    if not words or not all(_ROMAJI_WORD.match(w) for w in words):
+        return None
+    kana = [jaconv.alphabet2kana(w) for w in words]
+    if any(re.search(r"[a-z]", k) for k in kana):
+        return None
+    return " ".join(kana)
+
+
+def is_reading_query(query_norm: str) -> bool:
+    """A query typed without kanji conversion: no kanji, and mostly hiragana or romaji."""
+    if _KANJI.search(query_norm):
+        return False
+    if romaji_to_kana(query_norm):
+        return True
+    letters = [c for c in query_norm if not c.isspace()]
+    return bool(letters) and sum(1 for c in letters if _HIRA.fullmatch(c)) >= 0.6 * len(letters)
+
+
+def query_reading(query_norm: str, name: str) -> str:
+    """The reading of a query (romaji converted to kana first)."""
+    return analyze(romaji_to_kana(query_norm) or query_norm, name)[0]
+
+
+# --------------------------------------------------------------------------- the field
+@dataclass
+class Readings:
+    """The reading field of one index generation: BM25 over reading tokens, row for row
+    with the chunk rows, and the corpus' reading → written-word vocabulary."""
+
+    index: LexicalIndex
+    vocab: dict[str, str]  # phonetic key -> the word as this corpus most often writes it
+    analyzer: str
+
+    @classmethod
+    def build(cls, texts: Iterable[str], name: str, k1: float, b: float) -> "Readings":
+        readings: list[list[str]] = []
+        seen: dict[str, Counter] = {}
+        for text in texts:
+            reading, words = analyze(text, name)
+            readings.append(tokens(reading))
+            for key, surface in words:
+                seen.setdefault(key, Counter())[surface] += 1
+        vocab = {k: c.most_common(1)[0][0] for k, c in seen.items()}
+        return cls(LexicalIndex.from_tokens(readings, k1, b), vocab, name)
+
+    def save(self, directory: Path) -> None:
+        self.index.save(directory / "bm25")
+        (directory / "vocab.json").write_text(json.dumps({"analyzer": self.analyzer, "vocab": self.vocab},
+                                                         ensure_ascii=False))
+
+    @classmethod
+    def load(cls, directory: Path) -> "Readings | None":
+        if not (directory / "vocab.json").exists():
+            return None  # a generation built before readings existed: search works without them
+        meta = json.loads((directory / "vocab.json").read_text())
+        return cls(LexicalIndex.load(directory / "bm25"), meta["vocab"], meta["analyzer"])
+
+    def to_surface(self, query_norm: str) -> str | None:
+        """A kana (or romaji) query written in this corpus' own words — 「ざいこ まいなす」 →
+        「在庫 マイナス」 — or None when no part of it is a known word.
+
+        Each space-separated part is split into known readings by dynamic programming
+        (longest covered reading first, then fewest pieces); what no word explains stays
+        as typed."""
+        query = romaji_to_kana(query_norm) or query_norm
+        out, changed = [], False
+        for part in query.split():
+            key_chars = phonetic(to_katakana(part))
+            if not key_chars or not re.fullmatch(r"[\u30a1-\u30fc]+", key_chars):
+                out.append(part)
+                continue
+            pieces = self._segment(key_chars)
+            text = "".join(self.vocab.get(p, None) or _kana_of(p) for p in pieces)
+            changed = changed or any(p in self.vocab for p in pieces)
+            out.append(text)
+        return " ".join(out) if changed else None
+
+    def _segment(self, key: str) -> list[str]:
+        n = len(key)
+        # best[i] = (covered chars, -pieces, pieces) for key[:i]
+        best: list[tuple[int, int, list[str]] | None] = [None] * (n + 1)
+        best[0] = (0, 0, [])
+        for i in range(n):
+            if best[i] is None:
+                continue
+            cov, neg, pieces = best[i]
+            for j in range(i + 1, min(n, i + 16) + 1):
+                piece = key[i:j]
+                known = piece in self.vocab
+                if not known and j > i + 1:
+                    continue
+                cand = (cov + (len(piece) if known else 0), neg - 1, pieces + [piece])
+                if best[j] is None or cand[:2] > best[j][:2]:
+                    best[j] = cand
+        return best[n][2] if best[n] else [key]
+
+
+def _kana_of(piece: str) -> str:
+    return "".join(chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6" else c for c in piece)

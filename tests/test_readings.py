@@ -1,0 +1,65 @@
+"""Queries typed without kanji conversion (hiragana, romaji) find what their kanji form finds."""
+
+from __future__ import annotations
+
+import pytest
+
+from hikitsugi.index import readings as rd
+
+
+def test_phonetic_folds_what_people_type_interchangeably():
+    key = rd.phonetic
+    assert key("バンゴウ") == key("バンゴー") == key("バンゴ")
+    assert key("レシート") == key("レシイト") == key(rd.to_katakana("れしーと"))
+    assert key("インヴォイス") == key("インボイス")
+    assert key("カミヅマリ") == key("カミズマリ")
+    assert key("ゼイリツ") != key("ザイコ")
+
+
+@pytest.mark.parametrize("query,kana", [("zaiko mainasu", "ざいこ まいなす"), ("bangou", "ばんごう"),
+                                        ("kitte", "きって"), ("printer", None), ("error", None), ("pc", None),
+                                        ("MX-3100", None)])
+def test_romaji_is_recognized_and_english_is_not(query, kana):
+    assert rd.romaji_to_kana(query) == kana
+
+
+@pytest.mark.parametrize("query,typed", [("ざいこ まいなす", True), ("zaiko mainasu", True), ("かみづまり", True),
+                                         ("在庫がマイナス", False), ("ｴﾗｰ E-21", False), ("トナー交換", False)])
+def test_reading_queries_are_detected(query, typed):
+    from hikitsugi.ingest.normalize import normalize
+
+    assert rd.is_reading_query(normalize(query)) is typed
+
+
+@pytest.mark.parametrize("analyzer", rd.ANALYZERS)
+def test_corpus_words_rewrite_a_kana_query(analyzer):
+    r = rd.Readings.build(["在庫がマイナスになっている", "インボイス番号がレシートに出ない", "複合機が固まった",
+                           "紙詰まりが頻発する"], analyzer, 1.2, 0.75)
+    assert r.to_surface("ざいこ まいなす") == "在庫 マイナス"
+    assert r.to_surface("zaiko mainasu") == "在庫 マイナス"
+    assert r.to_surface("いんぼいす ばんごう れしーと") == "インボイス 番号 レシート"
+    assert r.to_surface("かたまった") == "固まった"
+    assert r.to_surface("ほげほげ") is None  # nothing known: the query stays as typed
+    # the reading field matches the kana query to the kanji text
+    scores = r.index.scores(rd.tokens(rd.query_reading("ざいこ まいなす", analyzer)))
+    assert int(scores.argmax()) == 0 and scores[0] > 0
+
+
+def test_hiragana_and_romaji_queries_find_the_kanji_passage(make_home, tmp_path):
+    """End to end through ingest and the product's search, every mode."""
+    from hikitsugi.config import get_settings
+    from hikitsugi.index.update import ingest_paths
+    from hikitsugi.search.service import search
+
+    (tmp_path / "pos.md").write_text(
+        "# レジの困りごと\n\n## 在庫がマイナス\n\n売上の取り消しを二重に登録すると在庫数がマイナスになります。棚卸しで修正してください。\n\n"
+        "## テイクアウトの税率\n\n持ち帰りの注文は軽減税率8%で計算されます。店内飲食は10%です。\n\n"
+        "## インボイス番号\n\n登録番号はレシートの店舗情報に印字されます。\n", encoding="utf-8")
+    make_home("readings-home")
+    settings = get_settings()
+    ingest_paths([tmp_path / "pos.md"], settings)
+    for query, expected in [("ざいこ まいなす", "在庫"), ("zaiko mainasu", "在庫"), ("ていくあうと ぜいりつ", "税率"),
+                            ("いんぼいす ばんごう れしーと", "登録番号")]:
+        for mode in ("lexical", "hybrid"):
+            top = search(query, settings, k=3, mode=mode).results[0]
+            assert expected in top.passage, (query, mode, top.passage)

@@ -251,11 +251,15 @@ def score(per_set: dict[str, dict[str, dict]]) -> tuple[float, float]:
 
 
 # --------------------------------------------------------------------------- the procedure
-def _home_for(cache: Path | None, root: Path) -> Path | None:
+def home_for(cache: Path | None, root: Path) -> Path | None:
+    """The cached home of a data set's corpus: sets over the same corpus (a set and its
+    hiragana form) share one, so it is indexed once."""
     if cache is None:
         return None
-    tag = hashlib.sha1(str(root).encode()).hexdigest()[:8]
-    return cache / f"{root.name}-{tag}"
+    ds = load_dataset(root)
+    key = "\n".join(sorted(str(p) for p in ds.ingest)) + f"\n{ds.kind}"
+    return cache / f"{ds.ingest[0].parent.name if ds.kind == 'manual' else ds.ingest[0].name}-" \
+                   f"{hashlib.sha1(key.encode()).hexdigest()[:8]}"
 
 
 def prepare(root: Path, settings: Settings, cache: Path | None, limit: int) -> DevSet:
@@ -270,7 +274,7 @@ def prepare(root: Path, settings: Settings, cache: Path | None, limit: int) -> D
     from hikitsugi.storage.schema import Chunk, Document
 
     ds = load_dataset(root)
-    home = _home_for(cache, root)
+    home = home_for(cache, root)
     if home is None:
         import tempfile
 
@@ -336,7 +340,7 @@ def choose_threshold(settings: Settings, support_sets: list[Path], history: Path
     out: dict[str, Any] = {"guidance": {}, "history": None}
     picks = []
     for root in support_sets:
-        cal = calibrate(root, settings, keep_home=_home_for(cache, root), min_precision=min_precision)
+        cal = calibrate(root, settings, keep_home=home_for(cache, root), min_precision=min_precision)
         out["guidance"][root.name] = {"recommended": cal["recommended_threshold"], "at_recommended": cal["at_recommended"]}
         picks.append(cal["recommended_threshold"])
     if history is not None and history.exists():

@@ -59,11 +59,13 @@ def main() -> None:
     ingest = re.search(r"ingest: \[(.*?)\]", spec).group(1)
     rel = Path("..") / src.name / ingest if not ingest.startswith("/") else Path(ingest)
     form = "romaji" if args.romaji else "hiragana"
-    (dst / "dataset.yaml").write_text(
-        f"ingest: [{rel}]\n"
-        f"description: {src.name} の各クエリを漢字変換せずに{'ローマ字' if args.romaji else 'ひらがな'}で打った形"
-        f"（{form}; 同じ id・同じ関連度ラベル）。生成: eval/datasets/_tools/kana_variant.py（pykakasi）\n"
-        f"kanji_form: ../{src.name}\n", encoding="utf-8")
+    spec = {"ingest": [str(rel)],
+            "description": f"{src.name} の各クエリを漢字変換せずに{'ローマ字' if args.romaji else 'ひらがな'}で打った形"
+                           f"（{form}、同じ id と関連度ラベル）。生成は eval/datasets/_tools/kana_variant.py",
+            "kanji_form": f"../{src.name}"}
+    import yaml
+
+    (dst / "dataset.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
     n = 0
     with (src / "queries.jsonl").open(encoding="utf-8") as fin, \
             (dst / "queries.jsonl").open("w", encoding="utf-8", newline="\n") as fout:

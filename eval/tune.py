@@ -45,6 +45,7 @@ from hikitsugi.config import Settings
 from hikitsugi.eval.retrieval import NO_ANSWER, QueryRun, evaluate_runs, fold_keys, load_dataset, sweep_row
 
 TUNED_KEYS = ("sentence_kinds", "synonym_weight", "reading_weight", "reading_weight_other", "reading_rewrite",
+              "reading_rewrite_lexical",
               "fusion", "dense_weight", "dense_weight_reading", "fusion_adaptive", "phrase_weight",
               "self_resolve_threshold")
 GRID: dict[str, list] = {
@@ -53,13 +54,15 @@ GRID: dict[str, list] = {
     "reading_weight": [0.0, 0.5, 1.0, 2.0],
     "reading_weight_other": [0.0, 0.1, 0.3],
     "reading_rewrite": [True, False],
+    "reading_rewrite_lexical": [True, False],
     "fusion": ["zscore", "minmax", "rrf"],
     "dense_weight": [0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8],
     "dense_weight_reading": [-1.0, 0.2, 0.35, 0.5],
     "fusion_adaptive": [0.0, 0.1, 0.2, 0.3],
     "phrase_weight": [0.0, 0.5, 1.0, 2.0],
 }
-INPUT_KEYS = ("sentence_kinds", "synonym_weight", "reading_weight", "reading_weight_other", "reading_rewrite")
+INPUT_KEYS = ("sentence_kinds", "synonym_weight", "reading_weight", "reading_weight_other", "reading_rewrite",
+              "reading_rewrite_lexical")
 MIN_GAIN = 0.0005
 NEVER_LOSE = 0.005  # hybrid may trail the better single retriever by at most this
 PENALTY = 10.0
@@ -93,6 +96,7 @@ class QueryEvidence:
     lex: np.ndarray
     syn: np.ndarray
     reading: np.ndarray
+    rewrite_lex: np.ndarray | None = None  # surface BM25 (synonyms included at their weight) of the rewrite
 
 
 @dataclass
@@ -142,11 +146,12 @@ def _evidence(ds, s: Settings, snap, limit: int) -> list[QueryEvidence]:
         typed = snap.readings is not None and rd.is_reading_query(qn)
         qv = embed.embed_query(qn)
         dc, dsent = _all_cosines(snap, qv, chunk_vecs)
-        rc = rs = None
+        rc = rs = rl = None
         if typed:
             rewrite = snap.readings.to_surface(qn)
             if rewrite and rewrite != qn:
                 rc, rs = _all_cosines(snap, embed.embed_query(rewrite), chunk_vecs)
+                rl = snap.lexical.score_all(tokenize(rewrite), None, synonym_tokens(rewrite, s), s.synonym_weight)
         lex = snap.lexical.scores(tokenize(qn))
         syn_t = synonym_tokens(qn, syn_on)
         syn = snap.lexical.scores(syn_t) if syn_t else np.zeros_like(lex)
@@ -156,7 +161,7 @@ def _evidence(ds, s: Settings, snap, limit: int) -> list[QueryEvidence]:
             if rt:
                 reading = snap.readings.index.scores(rt)
         out.append(QueryEvidence(qid, qn, typed, dc, dsent, rc, rs, lex.astype(np.float32), syn.astype(np.float32),
-                                 reading.astype(np.float32)))
+                                 reading.astype(np.float32), None if rl is None else rl.astype(np.float32)))
     return out
 
 
@@ -178,7 +183,10 @@ def candidates(q: QueryEvidence, cfg: dict, n: int):
     else:
         dense = q.rewrite_chunk if rewrite else q.dense_chunk
     rw = cfg["reading_weight"] if q.typed else cfg["reading_weight_other"]
-    lex = q.lex + cfg["synonym_weight"] * q.syn + rw * q.reading
+    if rewrite and cfg.get("reading_rewrite_lexical") and q.rewrite_lex is not None:
+        lex = q.rewrite_lex + rw * q.reading
+    else:
+        lex = q.lex + cfg["synonym_weight"] * q.syn + rw * q.reading
     d_top, l_top = _top(dense, n, False), _top(lex, n, True)
     union = set(d_top) | set(l_top)
     return Candidates(d_top, l_top, {r: float(dense[r]) for r in union}, {r: float(lex[r]) for r in union}, q.typed)

@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     reading_rewrite: bool = Field(_tuned("reading_rewrite", True), description="The dense side embeds a hiragana/romaji query rewritten in the "
                                   "corpus' own words (ざいこ まいなす -> 在庫 マイナス, from the readings vocabulary) "
                                   "instead of the kana as typed.")
+    reading_rewrite_lexical: bool = Field(_tuned("reading_rewrite_lexical", False), description="The surface side of "
+                                          "the lexical score also matches that rewrite instead of the kana as typed "
+                                          "(the reading field still matches the kana).")
     bm25_k1: float = Field(1.2, description="BM25 term-frequency saturation (lexical side).")
     bm25_b: float = Field(0.75, description="BM25 length normalization (lexical side).")
     synonym_weight: float = Field(_tuned("synonym_weight", 0.3), description="Weight of synonym-expansion terms relative to the query's own terms.")

@@ -36,8 +36,10 @@ from pathlib import Path
 from hikitsugi.index.lexical import LexicalIndex
 
 ANALYZERS = ("sudachi", "fugashi")
+MIN_WORD = 2  # shortest corpus word (in kana) used to rewrite a query; 2 beat 3 and 4 on support-ja-kana (docs/retrieval.md)
 _KANJI = re.compile(r"[\u3400-\u9fff\uf900-\ufaff々〆ヵヶ]")
 _HIRA = re.compile(r"[\u3041-\u3096]+")
+_HIRA_WORD = re.compile(r"[\u3041-\u3096ー]+")  # hiragana as typed, long-vowel marks included
 _KANA_RUN = re.compile(r"[\u30a1-\u30fc]+|[0-9a-z]+")
 # A word made only of romaji syllables: (consonant[s]) + vowel, ん, or a doubled consonant (っ).
 _ROMAJI_WORD = re.compile(r"^(?:(?:ch|sh|ts|[kgsztdnhbpmrfjvwy])?y?[aiueo]|n(?![aiueoy])|([kgstdhbpmrfjcz])(?=\1))+$")
@@ -48,7 +50,6 @@ _VOWEL_ROWS = {
 }
 _VOWEL_OF = {k: v for v, ks in _VOWEL_ROWS.items() for k in ks}
 _FOLD = str.maketrans({"ヂ": "ジ", "ヅ": "ズ", "ヲ": "オ", "ヮ": "ワ", "ヵ": "カ", "ヶ": "ケ"})
-_VU = re.compile(r"ヴ([ァィゥェォ]?)")
 _VU_MAP = {"ァ": "バ", "ィ": "ビ", "": "ブ", "ゥ": "ブ", "ェ": "ベ", "ォ": "ボ"}
 
 
@@ -58,23 +59,42 @@ def to_katakana(text: str) -> str:
 
 def phonetic(kana: str) -> str:
     """Fold a katakana string to the key both sides are matched on (see module docstring)."""
-    s = _VU.sub(lambda m: _VU_MAP[m.group(1)], kana.translate(_FOLD))
+    return phonetic_map(kana)[0]
+
+
+def phonetic_map(kana: str) -> tuple[str, list[int]]:
+    """:func:`phonetic`, with the position in ``kana`` each character of the key came from."""
+    s = kana.translate(_FOLD)
     out: list[str] = []
-    for ch in s:
+    pos: list[int] = []
+    i = 0
+    while i < len(s):
+        ch = s[i]
+        if ch == "ヴ":
+            nxt = s[i + 1] if i + 1 < len(s) and s[i + 1] in "ァィゥェォ" else ""
+            out.append(_VU_MAP[nxt])
+            pos.append(i)
+            i += 1 + len(nxt)
+            continue
         if ch == "ー":
+            i += 1
             continue
         if out and ch in "アイウエオ":
             prev = _VOWEL_OF.get(out[-1])
             if prev == ch or (ch == "ウ" and prev == "オ") or (ch == "イ" and prev == "エ"):
+                i += 1
                 continue  # a long vowel spelled out: コウ = コー = コ, セイ = セー
         out.append(ch)
-    return "".join(out)
+        pos.append(i)
+        i += 1
+    return "".join(out), pos
 
 
 # --------------------------------------------------------------------------- analyzers
-# Each returns, for a normalized text, its morphemes as (surface, katakana reading, content word?),
-# with None for a boundary (punctuation, spaces).
-Morphemes = list[tuple[str, str, bool] | None]
+# Each returns, for a normalized text, its morphemes as (surface, katakana reading, content word?,
+# dictionary form as the dictionary writes it — 「すりへっ」 -> 「擦り減る」), with None for a
+# boundary (punctuation, spaces).
+Morphemes = list[tuple[str, str, bool, str] | None]
 
 
 def _sudachi() -> Callable[[str], Morphemes]:
@@ -94,7 +114,7 @@ def _sudachi() -> Callable[[str], Morphemes]:
                 if pos in ("補助記号", "空白"):
                     out.append(None)
                     continue
-                out.append((m.surface(), m.reading_form(), pos in content))
+                out.append((m.surface(), m.reading_form(), pos in content, m.normalized_form()))
         return out
     return run
 
@@ -115,7 +135,9 @@ def _fugashi() -> Callable[[str], Morphemes]:
                     out.append(None)
                     continue
                 kana = getattr(w.feature, "kana", None)
-                out.append((w.surface, kana if kana and kana != "*" else w.surface, pos in content))
+                lemma = getattr(w.feature, "lemma", None)
+                out.append((w.surface, kana if kana and kana != "*" else w.surface, pos in content,
+                            lemma.split("-")[0] if lemma and lemma != "*" else w.surface))
         return out
     return run
 
@@ -149,7 +171,7 @@ def analyze(text: str, name: str) -> tuple[str, list[tuple[str, str]]]:
         if m is None:
             parts.append(" ")
             continue
-        surface, reading, is_content = m
+        surface, reading, is_content, _ = m
         key = _word_key(surface, reading)
         parts.append(key)
         if is_content and key and not _HIRA.fullmatch(surface) and len(key) >= 2:
@@ -235,24 +257,46 @@ class Readings:
         return cls(LexicalIndex.load(directory / "bm25"), meta["vocab"], meta["analyzer"])
 
     def to_surface(self, query_norm: str) -> str | None:
-        """A kana (or romaji) query written in this corpus' own words — 「ざいこ まいなす」 →
-        「在庫 マイナス」 — or None when no part of it is a known word.
+        """A kana (or romaji) query written in words — 「ざいこ まいなす」 → 「在庫 マイナス」 —
+        or None when no word of it could be written otherwise.
 
-        Each space-separated part is split into known readings by dynamic programming
-        (longest covered reading first, then fewest pieces); what no word explains stays
-        as typed."""
+        Each space-separated part is split into readings of this corpus' words by dynamic
+        programming (most kana covered by words of at least ``MIN_WORD`` kana, then fewest
+        pieces) and each such piece is written as the corpus writes it; the stretches the
+        corpus does not explain go to the analyzer, whose dictionary writes their nouns as
+        usual (「しょるい」 → 「書類」). Particles and endings stay as typed."""
         query = romaji_to_kana(query_norm) or query_norm
-        out, changed = [], False
+        out = []
         for part in query.split():
-            key_chars = phonetic(to_katakana(part))
-            if not key_chars or not re.fullmatch(r"[\u30a1-\u30fc]+", key_chars):
+            kata = to_katakana(part)
+            key, pos = phonetic_map(kata)
+            if not key or not _HIRA_WORD.fullmatch(part) or not re.fullmatch(r"[\u30a1-\u30fc]+", key):
                 out.append(part)
                 continue
-            pieces = self._segment(key_chars)
-            text = "".join(self.vocab.get(p, None) or _kana_of(p) for p in pieces)
-            changed = changed or any(p in self.vocab for p in pieces)
-            out.append(text)
-        return " ".join(out) if changed else None
+            words: list[str] = []
+            start = 0  # start (in part) of the stretch no corpus word explains yet
+            i = 0
+            for piece in self._segment(key):
+                j = i + len(piece)
+                if piece in self.vocab and len(piece) >= MIN_WORD:
+                    lo, hi = pos[i], (pos[j] if j < len(pos) else len(part))
+                    if lo > start:
+                        words.append(self._by_dictionary(part[start:lo]))
+                    words.append(self.vocab[piece])
+                    start = hi
+                i = j
+            if start < len(part):
+                words.append(self._by_dictionary(part[start:]))
+            out.append("".join(words))
+        text = " ".join(out)
+        return text if text != query else None
+
+    def _by_dictionary(self, kana: str) -> str:
+        """Hiragana the corpus has no word for, with its nouns as the dictionary writes them."""
+        out = []
+        for m in _nouns(kana):
+            out.append(m)
+        return "".join(out)
 
     def _segment(self, key: str) -> list[str]:
         n = len(key)
@@ -265,14 +309,30 @@ class Readings:
             cov, neg, pieces = best[i]
             for j in range(i + 1, min(n, i + 16) + 1):
                 piece = key[i:j]
-                known = piece in self.vocab
+                known = piece in self.vocab and len(piece) >= MIN_WORD
                 if not known and j > i + 1:
                     continue
-                cand = (cov + (len(piece) if known else 0), neg - 1, pieces + [piece])
+                cand = (cov + (len(piece) if known else 0), neg - (1 if known else 0), pieces + [piece])
                 if best[j] is None or cand[:2] > best[j][:2]:
                     best[j] = cand
         return best[n][2] if best[n] else [key]
 
 
-def _kana_of(piece: str) -> str:
-    return "".join(chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6" else c for c in piece)
+@lru_cache(maxsize=1)
+def _noun_tokenizer():
+    from sudachipy import dictionary, tokenizer
+
+    return dictionary.Dictionary().tokenizer(tokenizer.Tokenizer.SplitMode.C), threading.Lock()
+
+
+def _nouns(kana: str) -> list[str]:
+    """Hiragana split by SudachiPy (long units), each common noun written in its dictionary form."""
+    tok, lock = _noun_tokenizer()
+    out = []
+    with lock:
+        for m in tok.tokenize(kana):
+            pos = m.part_of_speech()
+            lemma = m.normalized_form()
+            is_noun = pos[0] == "名詞" and pos[1] == "普通名詞"  # a proper noun from kana is a guess: かみ -> 嘉美
+            out.append(lemma if is_noun and len(m.surface()) >= 2 and not _HIRA.fullmatch(lemma) else m.surface())
+    return out

@@ -120,24 +120,25 @@ class QueryForms:
     reading_tokens: list[str]
     reading_weight: float
     typed_as_reading: bool = False
+    lexical_text: str = ""  # what the surface field matches: the text, or its rewrite (reading_rewrite_lexical)
 
 
 def query_forms(qn: str, settings: Settings, snap: Snapshot) -> QueryForms:
     if snap.readings is None:
-        return QueryForms(qn, qn, [], 0.0)
+        return QueryForms(qn, qn, [], 0.0, False, qn)
     typed = rd.is_reading_query(qn)
     weight = settings.reading_weight if typed else settings.reading_weight_other
-    dense_text = qn
-    if typed and settings.reading_rewrite:
-        dense_text = snap.readings.to_surface(qn) or qn
+    rewrite = (snap.readings.to_surface(qn) or qn) if typed and (
+        settings.reading_rewrite or settings.reading_rewrite_lexical) else qn
     tokens = rd.tokens(rd.query_reading(qn, snap.readings.analyzer)) if weight > 0 else []
-    return QueryForms(qn, dense_text, tokens, weight, typed)
+    return QueryForms(qn, rewrite if settings.reading_rewrite else qn, tokens, weight, typed,
+                      rewrite if settings.reading_rewrite_lexical else qn)
 
 
 def lexical_scores(forms: QueryForms, settings: Settings, snap: Snapshot, mask: np.ndarray | None) -> np.ndarray:
     """BM25 of every row: the surface field (synonyms at their weight) plus the reading field at its weight."""
-    scores = snap.lexical.score_all(tokenize(forms.text), mask, synonym_tokens(forms.text, settings),
-                                    settings.synonym_weight)
+    text = forms.lexical_text or forms.text
+    scores = snap.lexical.score_all(tokenize(text), mask, synonym_tokens(text, settings), settings.synonym_weight)
     if forms.reading_tokens and forms.reading_weight > 0 and snap.readings is not None:
         scores = scores + forms.reading_weight * snap.readings.index.scores(forms.reading_tokens, mask)
     return scores

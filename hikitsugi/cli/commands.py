@@ -267,7 +267,7 @@ def eval_tune(
     from hikitsugi.eval.tune import apply_tuned, run_tune
 
     _setup_logging()
-    repo = sets.resolve().parent.parent  # eval/sets.yaml names its sets relative to the repository root
+    repo = Path.cwd()  # eval/sets.yaml names its sets relative to the repository root, where this runs
     if apply is not None:
         from importlib.resources import files
 

@@ -29,7 +29,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -231,23 +231,54 @@ class Readings:
     index: LexicalIndex
     vocab: dict[str, str]  # phonetic key -> the word as this corpus most often writes it
     analyzer: str
+    rows: dict = field(default_factory=dict, repr=False)  # chunk id -> (reading, words), reused by the next build
 
     @classmethod
-    def build(cls, texts: Iterable[str], name: str, k1: float, b: float) -> "Readings":
-        readings: list[list[str]] = []
+    def build(cls, texts: Iterable[str], name: str, k1: float, b: float, keys: list[int] | None = None,
+              previous: dict[int, tuple[str, list]] | None = None) -> "Readings":
+        """The field over ``texts`` (in row order). ``keys`` name the rows (chunk ids, which
+        never change text) and ``previous`` holds the analyses of an earlier generation under
+        the same keys: those rows are not analyzed again — at 100,000 chunks the analysis is
+        most of a generation's build time."""
+        analyses: list[tuple[str, list]] = []
         seen: dict[str, Counter] = {}
-        for text in texts:
-            reading, words = analyze(text, name)
-            readings.append(tokens(reading))
-            for key, surface in words:
-                seen.setdefault(key, Counter())[surface] += 1
+        previous = previous or {}
+        for i, text in enumerate(texts):
+            key = keys[i] if keys is not None else None
+            found = previous.get(key) if key is not None else None
+            reading, words = found if found is not None else analyze(text, name)
+            analyses.append((reading, [list(w) for w in words]))
+            for wkey, surface in words:
+                seen.setdefault(wkey, Counter())[surface] += 1
         vocab = {k: c.most_common(1)[0][0] for k, c in seen.items()}
-        return cls(LexicalIndex.from_tokens(readings, k1, b), vocab, name)
+        out = cls(LexicalIndex.from_tokens([tokens(r) for r, _ in analyses], k1, b), vocab, name)
+        out.rows = dict(zip(keys, analyses)) if keys is not None else {}
+        return out
 
     def save(self, directory: Path) -> None:
         self.index.save(directory / "bm25")
         (directory / "vocab.json").write_text(json.dumps({"analyzer": self.analyzer, "vocab": self.vocab},
                                                          ensure_ascii=False))
+        if self.rows:
+            with (directory / "rows.jsonl").open("w", encoding="utf-8") as fh:
+                for key, (reading, words) in self.rows.items():
+                    fh.write(json.dumps([int(key), reading, words], ensure_ascii=False) + "\n")
+
+    @staticmethod
+    def load_rows(directory: Path, analyzer_name: str) -> dict[int, tuple[str, list]]:
+        """The per-row analyses a generation stored (empty when it was made by another analyzer)."""
+        try:
+            meta = json.loads((directory / "vocab.json").read_text())
+            if meta.get("analyzer") != analyzer_name:
+                return {}
+            out = {}
+            with (directory / "rows.jsonl").open(encoding="utf-8") as fh:
+                for line in fh:
+                    key, reading, words = json.loads(line)
+                    out[key] = (reading, [tuple(w) for w in words])
+            return out
+        except (OSError, ValueError):
+            return {}
 
     @classmethod
     def load(cls, directory: Path) -> "Readings | None":

@@ -101,8 +101,7 @@ def build_snapshot(session: Session, settings: Settings) -> str:
     sent_vecs, sent_ptr = _sentence_vectors(session, settings, mid, rows, vecs.shape[1])
     texts = [lexical_text(r.title, r.context, r.text) for r in rows]
     lexical = LexicalIndex.build(texts, settings.bm25_k1, settings.bm25_b)
-    readings = Readings.build(texts, settings.reading_analyzer, settings.bm25_k1, settings.bm25_b) \
-        if settings.reading_analyzer else None
+    readings = _build_readings(texts, [int(i) for i in ids], settings)
     index_dir = settings.index_dir
     index_dir.mkdir(parents=True, exist_ok=True)
     name = f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{int(time.time_ns() % 1_000_000)}"
@@ -128,6 +127,15 @@ def build_snapshot(session: Session, settings: Settings) -> str:
     _fsync_dir(index_dir)
     _prune(index_dir, keep=name)
     return name
+
+
+def _build_readings(texts: list[str], ids: list[int], settings: Settings) -> Readings | None:
+    """The reading field (index.readings), reusing the current generation's analyses of unchanged chunks."""
+    if not settings.reading_analyzer:
+        return None
+    name = current_name(settings.index_dir)
+    previous = Readings.load_rows(settings.index_dir / name / "readings", settings.reading_analyzer) if name else {}
+    return Readings.build(texts, settings.reading_analyzer, settings.bm25_k1, settings.bm25_b, ids, previous)
 
 
 def _sentence_vectors(session: Session, settings: Settings, mid: str, rows: list,

@@ -62,7 +62,7 @@ GRID: dict[str, list] = {
     "phrase_weight": [0.0, 0.5, 1.0, 2.0],
 }
 INPUT_KEYS = ("sentence_kinds", "synonym_weight", "reading_weight", "reading_weight_other", "reading_rewrite",
-              "reading_rewrite_lexical")
+              "reading_rewrite_lexical", "prf_weight")
 MIN_GAIN = 0.0005
 NEVER_LOSE = 0.005  # hybrid may trail the better single retriever by at most this
 PENALTY = 10.0
@@ -97,6 +97,7 @@ class QueryEvidence:
     syn: np.ndarray
     reading: np.ndarray
     rewrite_lex: np.ndarray | None = None  # surface BM25 (synonyms included at their weight) of the rewrite
+    prf: np.ndarray | None = None  # BM25 of terms taken from the best dense neighbours (an experiment, see GRID)
 
 
 @dataclass
@@ -126,7 +127,20 @@ def _all_cosines(snap, qv: np.ndarray, chunk_vecs: np.ndarray) -> tuple[np.ndarr
     return chunk.astype(np.float32), sent.astype(np.float32)
 
 
-def _evidence(ds, s: Settings, snap, limit: int) -> list[QueryEvidence]:
+def _prf_terms(dense: np.ndarray, row_tokens: list[list[str]], df: dict[str, int], n_rows: int,
+               query_tokens: set[str], depth: int = 3, terms: int = 8) -> list[str]:
+    """Query expansion from the dense neighbours: the most distinctive bigrams of the ``depth``
+    rows the dense side ranks first (tf x idf), that the query does not already contain."""
+    from collections import Counter
+
+    tf: Counter = Counter()
+    for r in np.argsort(-dense)[:depth]:
+        tf.update(t for t in row_tokens[int(r)] if len(t) == 2)
+    weight = {t: c * np.log((n_rows + 1) / (df.get(t, 0) + 0.5)) for t, c in tf.items() if t not in query_tokens}
+    return [t for t, _ in sorted(weight.items(), key=lambda x: -x[1])[:terms]]
+
+
+def _evidence(ds, s: Settings, snap, limit: int, row_tokens: list[list[str]] | None = None) -> list[QueryEvidence]:
     from hikitsugi.embedding.encoder import get_embedder
     from hikitsugi.index import readings as rd
     from hikitsugi.index.lexical import tokenize
@@ -140,6 +154,10 @@ def _evidence(ds, s: Settings, snap, limit: int) -> list[QueryEvidence]:
     chunk_vecs = snap.dense.reconstruct_n(0, snap.dense.ntotal)
     embed = get_embedder(s)
     syn_on = s.model_copy(update={"synonym_weight": 1.0})
+    df: dict[str, int] = {}
+    for toks in row_tokens or []:
+        for t in set(toks):
+            df[t] = df.get(t, 0) + 1
     out = []
     for qid in tqdm(qids, desc=f"evidence {ds.root.name}", unit="q", file=sys.stderr, disable=None):
         qn = normalize(ds.queries[qid])
@@ -160,8 +178,12 @@ def _evidence(ds, s: Settings, snap, limit: int) -> list[QueryEvidence]:
             rt = rd.tokens(rd.query_reading(qn, snap.readings.analyzer))
             if rt:
                 reading = snap.readings.index.scores(rt)
+        prf = None
+        if row_tokens:
+            terms = _prf_terms(rs if rs is not None else dsent, row_tokens, df, len(row_tokens), set(tokenize(qn)))
+            prf = snap.lexical.scores(terms).astype(np.float32) if terms else np.zeros_like(lex)
         out.append(QueryEvidence(qid, qn, typed, dc, dsent, rc, rs, lex.astype(np.float32), syn.astype(np.float32),
-                                 reading.astype(np.float32), None if rl is None else rl.astype(np.float32)))
+                                 reading.astype(np.float32), None if rl is None else rl.astype(np.float32), prf))
     return out
 
 
@@ -187,6 +209,8 @@ def candidates(q: QueryEvidence, cfg: dict, n: int):
         lex = q.rewrite_lex + rw * q.reading
     else:
         lex = q.lex + cfg["synonym_weight"] * q.syn + rw * q.reading
+    if cfg.get("prf_weight") and q.prf is not None:
+        lex = lex + cfg["prf_weight"] * q.prf
     d_top, l_top = _top(dense, n, False), _top(lex, n, True)
     union = set(d_top) | set(l_top)
     return Candidates(d_top, l_top, {r: float(dense[r]) for r in union}, {r: float(lex[r]) for r in union}, q.typed)
@@ -219,7 +243,7 @@ def rank(ds: DevSet, q: QueryEvidence, cfg: dict, mode: str) -> list[list[str]]:
     from hikitsugi.search import rerank as phrase
     from hikitsugi.search.fuse import fuse
 
-    key = tuple(cfg[k] for k in INPUT_KEYS)
+    key = tuple(cfg.get(k) for k in INPUT_KEYS)
     cands = ds.cache.setdefault(key, {}).get(q.qid)
     if cands is None:
         cands = candidates(q, cfg, ds.settings.candidates)
@@ -302,8 +326,39 @@ def prepare(root: Path, settings: Settings, cache: Path | None, limit: int) -> D
         session.close()
     texts = [fold_for_lexical(lexical_text(rows[int(c)].title, rows[int(c)].context, rows[int(c)].text))
              for c in snap.chunk_ids]
-    evidence = _evidence(ds, s, snap, limit)
+    from hikitsugi.index.lexical import tokenize
+
+    evidence = _cached_evidence(home, ds, s, snap, limit, lambda: [tokenize(t) for t in texts])
     return DevSet(root.name, s, snap, ds.qrels, ds.types, evidence, sid, fold_keys(s), texts)
+
+
+EVIDENCE_VERSION = 3  # bump when what _evidence computes changes
+_FIELDS = ("dense_chunk", "dense_sent", "rewrite_chunk", "rewrite_sent", "lex", "syn", "reading", "rewrite_lex", "prf")
+
+
+def _cached_evidence(home: Path, ds, s: Settings, snap, limit: int, row_tokens) -> list[QueryEvidence]:
+    """:func:`_evidence`, kept in the cached home: a re-run with the same model, index, synonyms
+    and queries (e.g. after a change of the search grid) embeds nothing."""
+    from hikitsugi.search.synonyms import synonyms_path
+
+    key = json.dumps([EVIDENCE_VERSION, str(ds.root), limit, snap.manifest.get("model"), snap.manifest.get("chunks"),
+                      snap.manifest.get("sentences"), s.reading_analyzer,
+                      hashlib.sha1(synonyms_path(s).read_bytes()).hexdigest(),
+                      hashlib.sha1((ds.root / "queries.jsonl").read_bytes()).hexdigest()])
+    path = home / f"tune-evidence-{ds.root.name}-{hashlib.sha1(key.encode()).hexdigest()[:12]}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            out = []
+            for i, (qid, text, typed) in enumerate(meta):
+                arrays = {f: (z[f"{f}_{i}"].astype(np.float32) if f"{f}_{i}" in z else None) for f in _FIELDS}
+                out.append(QueryEvidence(qid, text, typed, **arrays))
+            return out
+    out = _evidence(ds, s, snap, limit, row_tokens())
+    arrays = {f"{f}_{i}": getattr(q, f).astype(np.float32) for i, q in enumerate(out) for f in _FIELDS
+              if getattr(q, f) is not None}
+    np.savez_compressed(path, meta=json.dumps([[q.qid, q.text, q.typed] for q in out], ensure_ascii=False), **arrays)
+    return out
 
 
 def current_config(settings: Settings) -> dict:

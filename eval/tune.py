@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -424,7 +425,8 @@ def run_tune(sets_file: Path, repo: Path, settings: Settings, cache: Path | None
     before = {d.name: measure(d, start) for d in dev}
     after = {d.name: measure(d, chosen) for d in dev}
     result: dict[str, Any] = {
-        "dev_sets": [str(p) for p in sets["dev"]], "test_sets_not_read": [str(p) for p in sets["test"]],
+        "dev_sets": [os.path.relpath(p, repo) for p in sets["dev"]],
+        "test_sets_not_read": [os.path.relpath(p, repo) for p in sets["test"]],
         "queries_per_set": {d.name: len(d.queries) for d in dev}, "previous": start, "chosen": dict(chosen),
         "score_previous": round(score(before)[0], 5), "score_chosen": round(score(after)[0], 5),
         "worst_margin_chosen": round(score(after)[1], 4), "metrics_previous": before, "metrics_chosen": after,

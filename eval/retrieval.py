@@ -25,7 +25,6 @@ from tqdm import tqdm
 
 from hikitsugi.config import Settings
 from hikitsugi.eval.home import throwaway_home
-from hikitsugi.eval.overlap import corpus_texts, query_overlap
 from hikitsugi.eval.metrics import (
     as_cards,
     hit_at,
@@ -34,6 +33,7 @@ from hikitsugi.eval.metrics import (
     percentile,
     recall_at,
 )
+from hikitsugi.eval.overlap import corpus_texts, query_overlap
 
 NO_ANSWER = "no_answer"  # the query type of queries that have no answer in the corpus
 

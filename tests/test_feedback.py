@@ -18,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
 from hikitsugi.config import Settings
 from hikitsugi.insights.searchlog import confidence_of

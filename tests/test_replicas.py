@@ -186,7 +186,8 @@ def test_two_replicas_switch_generation_under_load(tmp_path, pg_server, model_di
     wrong = [e for e in log if e[3] not in expected or e[5] != expected[e[3]][e[4]]]
     assert not wrong, wrong[:3]  # every response is exactly its generation's answer
     figures: dict = {"requests": len(log), "errors": len(errors), "clients": 4,
-                     "load_s": round(log[-1][0] - log[0][0], 1), "chunks": r2.chunks_written}
+                     "load_s": round(log[-1][0] - log[0][0], 1), "generation_chunks": r1.chunks_written,
+                     "changed_chunks": r2.chunks_written}
     for i, rep in enumerate(reps):
         mine = [e for e in log if e[1] == i]
         first_new = min(e[0] for e in mine if e[3] == gen2)

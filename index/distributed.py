@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections import deque
 from typing import Any, Iterable, Iterator, Sequence, TypeVar
@@ -86,6 +87,9 @@ class RayCluster:
             raise ClusterError("--ray needs Ray: pip install 'hikitsugi[ray]' (on every node of the cluster)") from None
         self.ray, self.settings = ray, settings
         self.address = address
+        # Ray prints its own notices (a task retried after a node was lost) on the driver's
+        # stdout; stdout is the report's (``--json``): send them to stderr while connected
+        self._stdout, sys.stdout = sys.stdout, sys.stderr
         opts: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
         t = time.perf_counter()
         try:
@@ -94,6 +98,7 @@ class RayCluster:
             else:
                 ray.init(address=address, **opts)
         except Exception as exc:
+            sys.stdout = self._stdout
             raise ClusterError(f"cannot connect to the Ray cluster at '{address}': {exc}") from None
         self.connect_s = round(time.perf_counter() - t, 2)
         # SPREAD: one task per node before two on any node (Ray's default packs tasks onto
@@ -117,8 +122,11 @@ class RayCluster:
         self.close()
 
     def close(self) -> None:
-        if self.ray.is_initialized():
-            self.ray.shutdown()
+        try:
+            if self.ray.is_initialized():
+                self.ray.shutdown()
+        finally:
+            sys.stdout = self._stdout
 
     # -- bookkeeping -------------------------------------------------------------------
 
@@ -138,10 +146,13 @@ class RayCluster:
         return {"address": self.address, "cpus": self.cpus, "connect_s": self.connect_s, "nodes": nodes}
 
     def _address_of(self, node_id: str) -> str:
-        for n in self.ray.nodes():
-            if n["NodeID"] == node_id:
-                self.nodes[node_id] = f"{n['NodeManagerAddress']}:{n['NodeManagerPort']}"
-                return self.nodes[node_id]
+        try:
+            for n in self.ray.nodes():
+                if n["NodeID"] == node_id:
+                    self.nodes[node_id] = f"{n['NodeManagerAddress']}:{n['NodeManagerPort']}"
+                    return self.nodes[node_id]
+        except Exception:  # the cluster may be gone by now: the node's id is all we know
+            pass
         return "?"
 
     # -- running tasks -----------------------------------------------------------------

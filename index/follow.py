@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import shutil
 import socket
 import threading
 import time
@@ -69,6 +70,7 @@ def sync(settings: Settings, before_switch: Callable[[str], None] | None = None)
                     before_switch(name)
                 switch_current(settings.index_dir, name)
             else:
+                shutil.rmtree(settings.index_dir / f".{name}.tmp", ignore_errors=True)  # a build killed earlier
                 t = time.perf_counter()
                 build_snapshot(session, settings, chunk_ids=generations.chunk_ids_of(session, gen_id), name=name,
                                before_switch=before_switch)

@@ -150,7 +150,7 @@ def test_ray_reindex_two_nodes_equals_single_process_and_survives_losing_a_node(
     # 3. a day's changes; the worker node dies (SIGKILL, every process) after the first batches
     before_gen, before_search = current_name(ray_s.index_dir), search_state(ray_s, QUERIES)
     docs0, chunks0, vecs0, gens0 = _counts(ray_s)
-    changed = change_resolutions(root, rows, every=3, tag="障害対応")
+    changed = change_resolutions(root, rows, every=5, tag="障害対応")
     proc = _ray_reindex(ray_s, sources, cluster.address)
     deadline = time.time() + 600
     while _counts(ray_s)[2] < vecs0 + 128:  # the first batch of the run is stored
@@ -183,7 +183,7 @@ def test_ray_reindex_two_nodes_equals_single_process_and_survives_losing_a_node(
     _assert_same_index(ray_s, one_s)  # the same vectors too: none lost, none stored twice
 
     # 4. one node: the same amount of new text, on the head alone
-    more = change_resolutions(root, rows, every=3, tag="定期点検")
+    more = change_resolutions(root, rows, every=5, tag="定期点検")
     t = time.perf_counter()
     rc, report, err = _finish(_ray_reindex(ray_s, sources, cluster.address))
     assert rc == 0, err
@@ -197,3 +197,46 @@ def test_ray_reindex_two_nodes_equals_single_process_and_survives_losing_a_node(
     ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
     ARTIFACT.write_text(json.dumps(figures, ensure_ascii=False, indent=2))
     print(json.dumps(figures, ensure_ascii=False, indent=2))
+
+
+def test_without_ray_nothing_imports_ray(tmp_path, model_dir):
+    """The extra is optional: a plain re-index (and the API app) never import Ray."""
+    from corpus import write_v1
+
+    sources = write_v1(tmp_path / "corpus")
+    s = _settings(tmp_path / "home", "", model_dir)
+    code = ("import sys\n"
+            f"sys.argv = ['hikitsugi', 'reindex', '--sources', {str(sources)!r}]\n"
+            "import hikitsugi.api.app\n"
+            "from hikitsugi.cli import main\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    print('exit', exc.code)\n"
+            "print('ray imported' if any(m == 'ray' or m.startswith('ray.') for m in sys.modules) else 'no ray')\n")
+    r = subprocess.run([sys.executable, "-c", code], env=_env(s), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.stdout.split()[-4:] == ["exit", "0", "no", "ray"], r.stdout + r.stderr
+    assert current_name(s.index_dir) is not None
+
+
+def test_ray_local_starts_and_stops_a_throwaway_cluster(tmp_path, model_dir):
+    """`--ray local`: a one-machine cluster for trying it; gone when the run ends."""
+    import psutil
+
+    from corpus import write_v1
+
+    sources = write_v1(tmp_path / "corpus")
+    s = _settings(tmp_path / "home", "", model_dir)
+    ray_tmp = Path(__import__("tempfile").mkdtemp(prefix="hk-rl-", dir="/tmp"))  # Ray's socket paths must be short
+    env = {**_env(s), "HIKITSUGI_RAY_LOCAL_CPUS": "1", "RAY_TMPDIR": str(ray_tmp)}
+    try:
+        r = subprocess.run([sys.executable, "-m", "hikitsugi", "reindex", "--sources", str(sources), "--ray", "local",
+                            "--json"], env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
+        assert r.returncode == 0, r.stderr
+        report = json.loads(r.stdout)
+        assert report["docs_added"] == 9 and report["cluster"]["address"] == "local"
+        (node,) = report["cluster"]["nodes"].values()
+        assert node["files"] == 4 and node["texts"] == report["chunks_embedded"] + report["sentences_embedded"]
+        leftovers = [p.pid for p in psutil.process_iter(["cmdline"]) if str(ray_tmp) in " ".join(p.info["cmdline"] or [])]
+        assert leftovers == [], "the throw-away cluster left processes behind"
+    finally:
+        import shutil
+
+        shutil.rmtree(ray_tmp, ignore_errors=True)

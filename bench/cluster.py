@@ -15,8 +15,9 @@ texts per second for each (embed stage, and wall time with model loads), so the 
 their own homes (each rebuilds the published generation from stored vectors on start:
 that time is reported as the switch time at this size), each pinned to its own core
 with one torch thread, as two one-core machines would be. Closed-loop clients search the
-labeled support queries for ``--seconds``, first against one replica, then against two;
-it prints searches/s, p50/p95, and each replica's RSS.
+labeled support queries against one replica, then against both, in three interleaved
+rounds (``--seconds`` each in all); it prints searches/s, p50/p95, each replica's RSS and
+how long each took to rebuild the published generation when it started.
 
 ``faiss``: the exact inner-product scan over N random unit vectors (the dense side of a
 generation above 100k chunks), its memory, and per-query CPU time.
@@ -146,7 +147,8 @@ class _Server:
         self.log.close()
 
 
-def _load(bases: list[str], key: str, queries: list[str], clients: int, seconds: float) -> dict:
+def _load(bases: list[str], key: str, queries: list[str], clients: int, seconds: float) -> tuple[list[float], int, float]:
+    """Closed-loop clients spread over ``bases``: (latencies ms, errors, wall seconds)."""
     import httpx
 
     lat: list[float] = []
@@ -172,11 +174,15 @@ def _load(bases: list[str], key: str, queries: list[str], clients: int, seconds:
         t.start()
     for t in threads:
         t.join()
-    wall = time.time() - t0
-    lat.sort()
+    return lat, errors[0], time.time() - t0
+
+
+def _summary(runs: list[tuple[list[float], int, float]]) -> dict:
+    lat = sorted(x for r in runs for x in r[0])
+    wall = sum(r[2] for r in runs)
     return {"searches_per_s": round(len(lat) / wall, 1), "p50_ms": round(statistics.median(lat), 1) if lat else None,
-            "p95_ms": round(lat[int(0.95 * (len(lat) - 1))], 1) if lat else None, "errors": errors[0],
-            "searches": len(lat)}
+            "p95_ms": round(lat[int(0.95 * (len(lat) - 1))], 1) if lat else None,
+            "errors": sum(r[1] for r in runs), "searches": len(lat)}
 
 
 def bench_replicas(chunks: int, seconds: float, clients: int, model: str) -> dict:
@@ -207,19 +213,22 @@ def bench_replicas(chunks: int, seconds: float, clients: int, model: str) -> dic
         random.Random(3).shuffle(queries)
         cores = os.cpu_count() or 1
         out: dict = {"chunks": chunks or "samples", "corpus_build_s": build_s, "clients": clients, "seconds": seconds}
-        servers = [_Server(work / "replica-1", db_url, model, 0 % cores)]
+        servers = []
+        rounds = 3
         try:
-            _load([servers[0].base], key, queries, clients, 5)  # warm-up
-            out["replica_1"] = {"start_s": servers[0].start_s, "rebuild_s": servers[0].build_s,
-                                "rss_mib": _rss_mib(servers[0].proc.pid)}
-            out["one_replica"] = _load([servers[0].base], key, queries, clients, seconds)
-            print("1 replica:", out["one_replica"], file=sys.stderr, flush=True)
-            servers.append(_Server(work / "replica-2", db_url, model, 1 % cores))
-            _load([servers[1].base], key, queries, clients, 5)
-            out["replica_2"] = {"start_s": servers[1].start_s, "rebuild_s": servers[1].build_s,
-                                "rss_mib": _rss_mib(servers[1].proc.pid)}
-            out["two_replicas"] = _load([x.base for x in servers], key, queries, clients, seconds)
-            print("2 replicas:", out["two_replicas"], file=sys.stderr, flush=True)
+            for i in (1, 2):  # each rebuilds the published generation from stored vectors before serving
+                servers.append(_Server(work / f"replica-{i}", db_url, model, (i - 1) % cores))
+                out[f"replica_{i}"] = {"start_s": servers[-1].start_s, "rebuild_s": servers[-1].build_s}
+            for x in servers:
+                _load([x.base], key, queries, clients, 5)  # warm-up
+            one, two = [], []
+            for _ in range(rounds):  # interleaved, so the machine's other load hits both alike
+                one.append(_load([servers[0].base], key, queries, clients, seconds / rounds))
+                two.append(_load([x.base for x in servers], key, queries, clients, seconds / rounds))
+            out["one_replica"], out["two_replicas"] = _summary(one), _summary(two)
+            for i, x in enumerate(servers, 1):
+                out[f"replica_{i}"]["rss_mib"] = _rss_mib(x.proc.pid)
+            print("1 replica:", out["one_replica"], "2 replicas:", out["two_replicas"], file=sys.stderr, flush=True)
             out["speedup_2_vs_1_replicas"] = round(out["two_replicas"]["searches_per_s"]
                                                    / max(1e-9, out["one_replica"]["searches_per_s"]), 2)
         finally:

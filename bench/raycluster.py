@@ -125,14 +125,17 @@ class LocalRayCluster:
         code = ("import ray, json; ray.init(address=%r, logging_level='ERROR', log_to_driver=False); "
                 "print(json.dumps([f\"{n['NodeManagerAddress']}:{n['NodeManagerPort']}\" for n in ray.nodes() "
                 "if n['Alive']]))" % self.address)
-        r = subprocess.run([sys.executable, "-c", code], env=self.env, capture_output=True, text=True, timeout=120)
+        try:
+            r = subprocess.run([sys.executable, "-c", code], env=self.env, capture_output=True, text=True, timeout=300)
+        except subprocess.TimeoutExpired:  # a very busy machine: ask again
+            return []
         if r.returncode != 0:
             return []
         import json
 
         return json.loads(r.stdout.strip().splitlines()[-1])
 
-    def wait_nodes(self, n: int, timeout: float = 120) -> None:
+    def wait_nodes(self, n: int, timeout: float = 600) -> None:
         deadline = time.time() + timeout
         while time.time() < deadline:
             for node in self.nodes:

@@ -56,12 +56,14 @@ def _env(home: Path, db_url: str, model: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def _reindex(home: Path, sources: Path, model: str, ray: str | None) -> dict:
+def _reindex(home: Path, sources: Path, model: str, cluster=None) -> dict:
     cmd = [sys.executable, "-m", "hikitsugi", "reindex", "--sources", str(sources), "--json"]
-    if ray:
-        cmd += ["--ray", ray]
+    extra = {}
+    if cluster is not None:
+        cmd += ["--ray", cluster.address]
+        extra = cluster.client_env()
     t = time.perf_counter()
-    r = subprocess.run(cmd, env=_env(home, "", model), cwd=REPO, capture_output=True, text=True)
+    r = subprocess.run(cmd, env=_env(home, "", model, **extra), cwd=REPO, capture_output=True, text=True)
     wall = time.perf_counter() - t
     if r.returncode != 0:
         raise RuntimeError(r.stderr[-3000:])
@@ -90,10 +92,10 @@ def bench_ray(cases: int, model: str) -> dict:
         print("single process:", out["single_process"], file=sys.stderr, flush=True)
         with LocalRayCluster({"HIKITSUGI_MODEL": model, "HF_HUB_OFFLINE": "1"}) as c:
             c.start_head()
-            out["ray_1_node"] = _reindex(work / "home-1", data / "sources.yaml", model, c.address)
+            out["ray_1_node"] = _reindex(work / "home-1", data / "sources.yaml", model, c)
             print("1 node:", out["ray_1_node"], file=sys.stderr, flush=True)
             c.add_node()
-            out["ray_2_nodes"] = _reindex(work / "home-2", data / "sources.yaml", model, c.address)
+            out["ray_2_nodes"] = _reindex(work / "home-2", data / "sources.yaml", model, c)
             print("2 nodes:", out["ray_2_nodes"], file=sys.stderr, flush=True)
         one, two = out["ray_1_node"]["texts_per_s"], out["ray_2_nodes"]["texts_per_s"]
         out["speedup_2_vs_1_nodes"] = round(two / one, 2) if one and two else None

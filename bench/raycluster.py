@@ -12,6 +12,7 @@ name, so other clusters on the machine are never touched.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -76,7 +77,10 @@ class LocalRayCluster:
     """``with LocalRayCluster(env) as c: c.start_head(); c.add_node(); ... c.kill_node(n)``."""
 
     def __init__(self, env: dict[str, str] | None = None, cpus_per_node: int = 1) -> None:
-        self.env = {**os.environ, **(env or {}), "RAY_USAGE_STATS_ENABLED": "0",
+        # Token authentication with a token of this cluster's own: its ports listen beyond
+        # loopback, and a token file another Ray left in ~/.ray must not decide for us.
+        self.token = secrets.token_hex(32)
+        self.env = {**os.environ, **(env or {}), **self.client_env(), "RAY_USAGE_STATS_ENABLED": "0",
                     # notice a killed node within a few seconds (defaults take ~30 s)
                     "RAY_health_check_period_ms": "1000", "RAY_health_check_timeout_ms": "1000",
                     "RAY_health_check_failure_threshold": "3"}
@@ -89,6 +93,10 @@ class LocalRayCluster:
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def client_env(self) -> dict[str, str]:
+        """What a driver (``hikitsugi reindex --ray ADDRESS``) needs in its environment."""
+        return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": self.token}
 
     def __enter__(self) -> "LocalRayCluster":
         return self

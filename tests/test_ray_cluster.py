@@ -65,10 +65,10 @@ def _env(s: Settings) -> dict[str, str]:
     return env
 
 
-def _ray_reindex(s: Settings, sources: Path, address: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "hikitsugi", "reindex", "--sources", str(sources), "--ray", address,
-                             "--json"], env=_env(s), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+def _ray_reindex(s: Settings, sources: Path, cluster: LocalRayCluster) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "hikitsugi", "reindex", "--sources", str(sources), "--ray",
+                             cluster.address, "--json"], env={**_env(s), **cluster.client_env()}, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _finish(proc: subprocess.Popen, timeout: float = 900) -> tuple[int, dict, str]:
@@ -126,7 +126,7 @@ def test_ray_reindex_two_nodes_equals_single_process_and_survives_losing_a_node(
 
     # 1. through both nodes
     t = time.perf_counter()
-    rc, report, err = _finish(_ray_reindex(ray_s, sources, cluster.address))
+    rc, report, err = _finish(_ray_reindex(ray_s, sources, cluster))
     figures["two_nodes"] = {"wall_s": round(time.perf_counter() - t, 1), "embed_s": report.get("timings", {}).get("embed"),
                             "texts": report.get("chunks_embedded", 0) + report.get("sentences_embedded", 0)}
     assert rc == 0, err
@@ -151,7 +151,7 @@ def test_ray_reindex_two_nodes_equals_single_process_and_survives_losing_a_node(
     before_gen, before_search = current_name(ray_s.index_dir), search_state(ray_s, QUERIES)
     docs0, chunks0, vecs0, gens0 = _counts(ray_s)
     changed = change_resolutions(root, rows, every=5, tag="障害対応")
-    proc = _ray_reindex(ray_s, sources, cluster.address)
+    proc = _ray_reindex(ray_s, sources, cluster)
     deadline = time.time() + 600
     while _counts(ray_s)[2] < vecs0 + 128:  # the first batch of the run is stored
         assert proc.poll() is None, proc.communicate()
@@ -174,7 +174,7 @@ def test_ray_reindex_two_nodes_equals_single_process_and_survives_losing_a_node(
         assert rc == 4 and "nothing new was published" in err, err
         assert current_name(ray_s.index_dir) == before_gen and gens == gens0
         assert_same_search(search_state(ray_s, QUERIES), before_search)
-        rc, report, err = _finish(_ray_reindex(ray_s, sources, cluster.address))  # the next run finishes the job
+        rc, report, err = _finish(_ray_reindex(ray_s, sources, cluster))  # the next run finishes the job
         assert rc == 0, err
     alive = cluster.alive_nodes()
     assert len(alive) == 1 and alive[0].endswith(f":{head.node_manager_port}"), alive
@@ -185,7 +185,7 @@ def test_ray_reindex_two_nodes_equals_single_process_and_survives_losing_a_node(
     # 4. one node: the same amount of new text, on the head alone
     more = change_resolutions(root, rows, every=5, tag="定期点検")
     t = time.perf_counter()
-    rc, report, err = _finish(_ray_reindex(ray_s, sources, cluster.address))
+    rc, report, err = _finish(_ray_reindex(ray_s, sources, cluster))
     assert rc == 0, err
     assert set(_by_port(report)) == {head.node_manager_port}
     figures["one_node"] = {"changed_cases": more, "wall_s": round(time.perf_counter() - t, 1),
@@ -225,7 +225,8 @@ def test_ray_local_starts_and_stops_a_throwaway_cluster(tmp_path, model_dir):
     sources = write_v1(tmp_path / "corpus")
     s = _settings(tmp_path / "home", "", model_dir)
     ray_tmp = Path(__import__("tempfile").mkdtemp(prefix="hk-rl-", dir="/tmp"))  # Ray's socket paths must be short
-    env = {**_env(s), "HIKITSUGI_RAY_LOCAL_CPUS": "1", "RAY_TMPDIR": str(ray_tmp)}
+    # HOME: Ray keeps the token of a local cluster in ~/.ray; the test leaves the real home alone
+    env = {**_env(s), "HIKITSUGI_RAY_LOCAL_CPUS": "1", "RAY_TMPDIR": str(ray_tmp), "HOME": str(tmp_path)}
     try:
         r = subprocess.run([sys.executable, "-m", "hikitsugi", "reindex", "--sources", str(sources), "--ray", "local",
                             "--json"], env=env, cwd=REPO, capture_output=True, text=True, timeout=900)

@@ -44,7 +44,7 @@ from tqdm import tqdm
 from hikitsugi.config import Settings
 from hikitsugi.embedding.encoder import get_embedder, model_id
 from hikitsugi.index import generations
-from hikitsugi.index.distributed import ClusterError, RayCluster, connect
+from hikitsugi.index.distributed import RayCluster, connect
 from hikitsugi.index.hooks import pause_at
 from hikitsugi.index.snapshot import (
     build_snapshot,
@@ -458,7 +458,7 @@ def reindex(entries: list[SourceEntry], settings: Settings, wait_lock: bool = Fa
     generation. Raises :class:`LockBusy` when another run holds the lock.
 
     ``ray`` (``auto``, an address or ``local``) parses and embeds on a Ray cluster
-    (:mod:`hikitsugi.index.distributed`); raises :class:`ClusterError` when the cluster
+    (:mod:`hikitsugi.index.distributed`); raises its ``ClusterError`` when the cluster
     cannot finish (nothing new is published then)."""
     t0 = time.perf_counter()
     report = IngestReport()

@@ -11,7 +11,7 @@ texts per second for each (embed stage, and wall time with model loads), so the 
 2-node / 1-node is measured in one run.
 
 ``replicas``: a corpus of N chunks (bench.scale's synthetic corpus, or the samples with
-``--chunks 0``) in one database; replicas are real ``hikitsugi serve`` processes with
+``--chunks 0``) in one PostgreSQL database (``HIKITSUGI_DATABASE_URL``, empty); replicas are real ``hikitsugi serve`` processes with
 their own homes (each rebuilds the published generation from stored vectors on start:
 that time is reported as the switch time at this size), each pinned to its own core
 with one torch thread, as two one-core machines would be. Closed-loop clients search the
@@ -195,7 +195,12 @@ def bench_replicas(chunks: int, seconds: float, clients: int, model: str) -> dic
 
     work = Path(tempfile.mkdtemp(prefix="hikitsugi-bench-replicas-"))
     try:
-        db_url = os.environ.get("HIKITSUGI_DATABASE_URL") or f"sqlite:///{work / 'shared.db'}"
+        db_url = os.environ.get("HIKITSUGI_DATABASE_URL", "")
+        if not db_url.startswith("postgresql"):
+            # measured: two replicas on one SQLite file wait on each other's writes (search log,
+            # heartbeats) and served 7.9 searches/s together where one alone served 27.5
+            raise SystemExit("replicas share a PostgreSQL database: set HIKITSUGI_DATABASE_URL to an empty "
+                             "PostgreSQL database (createdb …) and run again")
         s = get_settings().model_copy(update={"home": work / "job", "database_url": db_url, "model": model})
         t = time.perf_counter()
         if chunks:

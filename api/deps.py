@@ -9,8 +9,8 @@ one function, so routes never parse headers themselves:
 
 The principal carries the customers the user fully sees *today* (assignments and live
 handover grants, read on every request, so a revocation takes effect at once). Each
-key (each token user) is rate limited; over the limit the answer is 429 with
-``Retry-After``.
+key (each token user) is rate limited — across every replica when the limits live in the
+database (api/limits.py); over the limit the answer is 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from hikitsugi.access import principals
 from hikitsugi.access.policy import Principal, today
 from hikitsugi.api import tokens
-from hikitsugi.api.limits import limiter
+from hikitsugi.api.limits import limiter_for
 from hikitsugi.config import get_settings
 from hikitsugi.storage.database import session_for
 
@@ -66,7 +66,7 @@ def current_principal(request: Request, api_key: str | None = Security(_api_key)
         customers = principals.visible_customers(session, user, today(settings.timezone))
     finally:
         session.close()
-    wait = limiter(settings.rate_limit_per_s, settings.rate_limit_burst).allow(bucket)
+    wait = limiter_for(settings).allow(bucket)
     if wait:
         raise HTTPException(429, "too many requests for this key; slow down",
                             headers={"Retry-After": str(max(1, math.ceil(wait)))})

@@ -105,6 +105,8 @@ class SearchResponseOut(BaseModel):
     guidance: Optional[GuidanceOut] = None
     took_ms: float
     timings_ms: dict[str, float]
+    generation: str = Field("", description="The index generation that answered; every API replica on the same "
+                                            "database serves the same one, and names it alike.")
     search_id: Optional[str] = Field(None, description="Id of this search in the search log; send it with POST /feedback.")
 
 

@@ -94,6 +94,20 @@ class Settings(BaseSettings):
     rate_limit_per_s: float = Field(20.0, description="Requests per second allowed per API key (token bucket); "
                                     "0 = no limit.")
     rate_limit_burst: int = Field(60, description="Requests a key may send at once before the rate limit applies.")
+    rate_limit_backend: str = Field("auto", description="Where rate-limit buckets live: 'database' (one bucket per "
+                                    "key shared by every API replica on the database, on the database's clock), "
+                                    "'memory' (per process) or 'auto' (database unless the database is SQLite).")
+    generation_poll_s: float = Field(2.0, description="How often `hikitsugi serve` reads the generation counter in the "
+                                     "database and switches to a newly published index generation (rebuilt here from "
+                                     "stored vectors when another machine built it); 0 = never.")
+    replica_ttl_s: float = Field(60.0, description="A serving replica whose heartbeat is older than this no longer "
+                                 "keeps the rows of the generation it served from being purged.")
+    ray_max_retries: int = Field(3, description="`reindex --ray`: times Ray re-runs a parse or embedding task whose "
+                                 "worker or node died (on another node).")
+    ray_stall_s: float = Field(600.0, description="`reindex --ray`: give up (nothing published, the previous index "
+                               "keeps serving) when no task has finished for this many seconds.")
+    ray_local_cpus: int = Field(0, description="`reindex --ray local`: CPUs of the throw-away local cluster "
+                                "(0 = all cores).")
     max_body_bytes: int = Field(65536, description="Largest request body accepted (413 above).")
     timezone: str = Field("Asia/Tokyo", description="Zone in which assignment and grant dates are whole days.")
     host: str = Field("127.0.0.1", description="Address `hikitsugi serve` binds to.")

@@ -19,6 +19,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import faiss
 import numpy as np
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from hikitsugi.config import Settings
 from hikitsugi.embedding.encoder import model_id
+from hikitsugi.index import generations
 from hikitsugi.index.filters import CODED_FIELDS, code_value, to_epoch
 from hikitsugi.index.hooks import pause_at
 from hikitsugi.index.lexical import LexicalIndex
@@ -61,18 +63,33 @@ def current_name(index_dir: Path) -> str | None:
         return None
 
 
-def build_snapshot(session: Session, settings: Settings) -> str:
-    """Write a new generation from the database and make it current; return its name."""
+class GenerationGone(RuntimeError):
+    """Rows of a published generation were purged before this machine could rebuild it
+    (a newer generation is current by then: follow that one)."""
+
+
+def build_snapshot(session: Session, settings: Settings, chunk_ids: np.ndarray | None = None,
+                   name: str | None = None, before_switch: Callable[[str], None] | None = None) -> str:
+    """Write a new generation from the database and make it current; return its name.
+
+    Without ``chunk_ids`` the generation holds the live rows and is *published* in the
+    database (:mod:`hikitsugi.index.generations`) before it becomes current, so every API
+    replica follows it. With ``chunk_ids`` and ``name`` (a replica following a published
+    generation) it holds exactly those rows — whatever a later re-index has made live
+    meanwhile — and raises :class:`GenerationGone` when some were purged already.
+    ``before_switch(name)`` runs when the generation is complete on disk, just before
+    ``CURRENT`` names it (a server preloads it there, so no query waits for the load).
+    """
     t0 = time.perf_counter()
     mid = model_id(settings)
-    rows = session.execute(
-        select(Chunk.id, Chunk.document_id, Chunk.context, Chunk.text, Document.title, Document.kind,
-               Document.customer, Document.occurred_at, Document.meta, Embedding.vector)
-        .join(Document, Document.id == Chunk.document_id)
-        .join(Embedding, (Embedding.embed_hash == Chunk.embed_hash) & (Embedding.model == mid), isouter=True)
-        .where(Document.retired_at.is_(None))
-        .order_by(Chunk.id)
-    ).all()
+    query = (select(Chunk.id, Chunk.document_id, Chunk.context, Chunk.text, Document.title, Document.kind,
+                    Document.customer, Document.occurred_at, Document.meta, Embedding.vector)
+             .join(Document, Document.id == Chunk.document_id)
+             .join(Embedding, (Embedding.embed_hash == Chunk.embed_hash) & (Embedding.model == mid), isouter=True))
+    if chunk_ids is None:
+        rows = session.execute(query.where(Document.retired_at.is_(None)).order_by(Chunk.id)).all()
+    else:
+        rows = _rows_of(session, query, chunk_ids)
     missing = [r.id for r in rows if r.vector is None]
     if missing:
         raise RuntimeError(f"{len(missing)} chunks have no stored embedding for model {mid}; run ingest again")
@@ -101,12 +118,13 @@ def build_snapshot(session: Session, settings: Settings) -> str:
                                  settings.bm25_k1, settings.bm25_b)
     index_dir = settings.index_dir
     index_dir.mkdir(parents=True, exist_ok=True)
-    name = f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{int(time.time_ns() % 1_000_000)}"
+    name = name or f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{int(time.time_ns() % 1_000_000)}"
     tmp = index_dir / f".{name}.tmp"
     tmp.mkdir()
     faiss.write_index(dense, str(tmp / "dense.faiss"))
     lexical.save(tmp / "lexical")
-    np.savez(tmp / "rows.npz", chunk_ids=ids, doc_ids=np.array([r.document_id for r in rows], dtype=np.int64),
+    doc_ids = np.array([r.document_id for r in rows], dtype=np.int64)
+    np.savez(tmp / "rows.npz", chunk_ids=ids, doc_ids=doc_ids,
              dates=dates, **{f"code_{f}": c for f, c in codes.items()})
     np.savez(tmp / "sentences.npz", vecs=sent_vecs, ptr=sent_ptr)
     manifest = {"model": mid, "chunks": len(rows), "dim": int(vecs.shape[1]), "vocab": vocab,
@@ -116,12 +134,35 @@ def build_snapshot(session: Session, settings: Settings) -> str:
     _fsync_dir(tmp)
     pause_at("snapshot")
     os.replace(tmp, index_dir / name)
-    cur_tmp = index_dir / ".CURRENT.tmp"
+    if chunk_ids is None:
+        generations.publish(session, name, mid, ids, doc_ids)
+    if before_switch is not None:
+        before_switch(name)
+    switch_current(index_dir, name)
+    return name
+
+
+def switch_current(index_dir: Path, name: str) -> None:
+    """Name a complete generation in ``CURRENT`` (atomic) and prune old generations."""
+    cur_tmp = index_dir / f".CURRENT.{os.getpid()}.tmp"
     cur_tmp.write_text(name)
     os.replace(cur_tmp, index_dir / "CURRENT")
-    _fsync_dir(index_dir)
+    _fsync_dir(index_dir, recursive=False)
     _prune(index_dir, keep=name)
-    return name
+
+
+def _rows_of(session: Session, query, chunk_ids: np.ndarray) -> list:
+    """The rows of exactly these chunks, in id order (one range scan, filtered here: an
+    IN list of a million ids is not a query)."""
+    if not len(chunk_ids):
+        return []
+    wanted = set(chunk_ids.tolist())
+    rows = [r for r in session.execute(query.where(Chunk.id >= int(chunk_ids.min()), Chunk.id <= int(chunk_ids.max()))
+                                       .order_by(Chunk.id)) if r.id in wanted]
+    if len(rows) != len(wanted):
+        raise GenerationGone(f"{len(wanted) - len(rows)} of the generation's {len(wanted)} chunks are no longer "
+                             "in the database")
+    return rows
 
 
 def _sentence_vectors(session: Session, settings: Settings, mid: str, rows: list,
@@ -193,7 +234,7 @@ def cleanup_leftovers(index_dir: Path) -> int:
     """Remove what a killed build left behind. Only call while holding the re-index lock
     (no other build can be in progress then). Returns the number of entries removed."""
     n = 0
-    for p in list(index_dir.glob(".gen-*.tmp")) + list(index_dir.glob(".CURRENT.tmp")):
+    for p in list(index_dir.glob(".gen-*.tmp")) + list(index_dir.glob(".CURRENT*.tmp")):
         if p.is_dir():
             shutil.rmtree(p, ignore_errors=True)
         else:
@@ -217,8 +258,8 @@ def load_snapshot(index_dir: Path, name: str) -> Snapshot:
                     sent_vecs, sent_ptr)
 
 
-def _fsync_dir(path: Path) -> None:
-    for f in path.rglob("*"):
+def _fsync_dir(path: Path, recursive: bool = True) -> None:
+    for f in path.rglob("*") if recursive else path.iterdir():
         if f.is_file():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())

@@ -28,6 +28,7 @@ class NoIndexError(RuntimeError):
 
 _lock = threading.Lock()
 _loaded: dict[str, Snapshot] = {}
+_preloaded: dict[str, Snapshot] = {}
 
 
 def get_snapshot(index_dir: Path) -> Snapshot:
@@ -41,9 +42,18 @@ def get_snapshot(index_dir: Path) -> Snapshot:
         with _lock:
             snap = _loaded.get(key)
             if snap is None or snap.name != name:
-                snap = load_snapshot(index_dir, name)
+                pre = _preloaded.pop(key, None)
+                snap = pre if pre is not None and pre.name == name else load_snapshot(index_dir, name)
                 _loaded[key] = snap
     return snap
+
+
+def preload(index_dir: Path, name: str) -> None:
+    """Load a complete generation before ``CURRENT`` names it (the generation follower
+    calls this), so the first query after the switch does not wait for the load."""
+    snap = load_snapshot(index_dir, name)
+    with _lock:
+        _preloaded[str(index_dir)] = snap
 
 
 @dataclass

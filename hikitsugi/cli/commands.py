@@ -118,15 +118,42 @@ def serve(
     host: Optional[str] = typer.Option(None, help="Bind address (default from settings: 127.0.0.1)."),
     port: Optional[int] = typer.Option(None, help="Port (default 8000)."),
 ) -> None:
-    """Serve the HTTP API and the search page."""
+    """Serve the HTTP API and the search page.
+
+    Several servers (replicas) may share one PostgreSQL database: each follows the index
+    generation published there (``generation_poll_s``), rebuilding it locally from the
+    stored vectors when another machine built it (docs/operations.md)."""
     import uvicorn
 
     from hikitsugi.api.app import create_app
 
     _setup_logging()
     settings = get_settings()
+    follower = _follower(settings, port or settings.port)
     _warm_up(settings)
-    uvicorn.run(create_app(), host=host or settings.host, port=port or settings.port, log_level="info")
+    if follower is not None:
+        follower.start()
+    try:
+        uvicorn.run(create_app(), host=host or settings.host, port=port or settings.port, log_level="info")
+    finally:
+        if follower is not None:
+            follower.stop()
+
+
+def _follower(settings, port: int):
+    """Switch to the generation published in the database before serving, and keep
+    following it (None when ``generation_poll_s`` is 0)."""
+    if settings.generation_poll_s <= 0:
+        return None
+    from hikitsugi.index.follow import Follower, replica_id
+    from hikitsugi.search.retrieve import preload
+
+    follower = Follower(settings, replica_id(port), lambda name: preload(settings.index_dir, name))
+    try:
+        follower.step()
+    except Exception as exc:  # the database may be down for a moment: serve what is here, retry while serving
+        _err(f"warning: could not follow the published index generation yet: {exc}")
+    return follower
 
 
 def _warm_up(settings) -> None:

@@ -267,7 +267,9 @@ def embed_missing(session: Session, settings: Settings, report: IngestReport) ->
     pending = {r.embed_hash: embed_text(r.title, r.context, r.text) for r in rows}
     sentences = _missing_sentences(session, settings, mid)
     pending.update(sentences)
-    todo = list(pending)
+    # Shortest first, across the whole run: each batch then holds texts of about one
+    # length and pads little (the encoder sorts within a call too, but a call is one batch group).
+    todo = sorted(pending, key=lambda h: len(pending[h]))
     if not todo:
         report._tick("embed", t0)
         return

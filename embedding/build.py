@@ -28,7 +28,7 @@ from typing import Callable
 
 from hikitsugi.config import DEFAULT_MODEL, Settings
 from hikitsugi.embedding.encoders.onnx_int8 import GUARD_FILE, INT8_FILE, ONNX_DIR, OnnxInt8Encoder, guard_record
-from hikitsugi.embedding.guard import GuardResult, load_guard_set, run_guard
+from hikitsugi.embedding.guard import GuardResult, load_guard_set, reference_vectors, run_guard
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent
@@ -144,11 +144,14 @@ def install_int8(model_dir: Path, settings: Settings, guard_limit: int | None = 
         export_int8(model_dir, out, progress)
         if tamper:
             tamper(out)
-        ref = TorchFp32Encoder(str(model_dir), settings.query_prompt, settings.passage_prompt, settings.torch_threads)
+        ref = reference_vectors(
+            lambda: TorchFp32Encoder(str(model_dir), settings.query_prompt, settings.passage_prompt,
+                                     settings.torch_threads),
+            gs, model_dir / f".guard-reference-{gs.name}.npz", progress=progress)
         cand = OnnxInt8Encoder(str(model_dir), settings.query_prompt, settings.passage_prompt,
-                               max(1, settings.onnx_threads), model_file=out)
+                               max(1, settings.onnx_threads), model_file=out, workers=settings.embed_workers)
         result = run_guard(ref, cand, gs, settings.guard_max_mrr_drop, settings.guard_min_cosine, progress=progress)
-        del ref, cand
+        del cand
         progress(result.summary())
         if not result.passed:
             raise GuardFailed(result)

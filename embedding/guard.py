@@ -9,8 +9,9 @@ the guard data set (jsquad-dev: 4,442 questions over 1,145 paragraphs, BEIR layo
 * mean cosine between the int8 and fp32 vectors of the same texts (every paragraph and
   question, with their prompts) at least ``guard_min_cosine`` (0.99).
 
-It runs once per built model (about 3 minutes on 2 quiet cores) and its result is
-stored next to the model (``onnx/guard.json``), so set-up does not pay it again.
+It runs once per built model and its result is stored next to the model
+(``onnx/guard.json``), so set-up does not pay it again; the fp32 reference vectors are
+cached next to the fp32 model, so a rebuilt int8 model only embeds its own side.
 """
 
 from __future__ import annotations
@@ -103,16 +104,36 @@ class GuardResult:
                 f"limit {self.min_cosine})")
 
 
-def run_guard(reference: Encoder, candidate: Encoder, gs: GuardSet, max_mrr_drop: float = 0.005,
-              min_cosine: float = 0.99, batch_size: int = 32, progress=None) -> GuardResult:
-    """Embed the guard set with both encoders and compare (see the module docstring)."""
+def reference_vectors(make_reference, gs: GuardSet, cache: Path | None = None, batch_size: int = 32,
+                      progress=None) -> tuple[np.ndarray, np.ndarray]:
+    """(passage, query) vectors of the fp32 reference, cached in ``cache`` (next to the fp32
+    model): the reference is the slow half of the guard (17 of 21 minutes on the busy
+    2-core machine), and it only changes with the fp32 model, so a rebuilt or re-tuned
+    int8 model is checked against the same vectors without recomputing them."""
+    if cache is not None and cache.is_file():
+        with np.load(cache) as arr:
+            if arr["p"].shape[0] == len(gs.passages) and arr["q"].shape[0] == len(gs.queries):
+                return arr["p"], arr["q"]
+    enc = make_reference()
+    if progress:
+        progress(f"guard: embedding {len(gs.passages)} passages and {len(gs.queries)} queries ({enc.name})")
+    p, q = enc.embed_passages(gs.passages, batch_size), enc.embed_queries(gs.queries, batch_size)
+    if cache is not None:
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, p=p, q=q)
+        tmp.replace(cache)
+    return p, q
+
+
+def run_guard(reference: tuple[np.ndarray, np.ndarray], candidate: Encoder, gs: GuardSet,
+              max_mrr_drop: float = 0.005, min_cosine: float = 0.99, batch_size: int = 32,
+              progress=None) -> GuardResult:
+    """Embed the guard set with the candidate and compare with the reference vectors."""
     t0 = time.perf_counter()
-    vecs = {}
-    for name, enc in (("reference", reference), ("candidate", candidate)):
-        if progress:
-            progress(f"guard: embedding {len(gs.passages)} passages and {len(gs.queries)} queries ({enc.name})")
-        vecs[name] = (enc.embed_passages(gs.passages, batch_size), enc.embed_queries(gs.queries, batch_size))
-    (rp, rq), (cp, cq) = vecs["reference"], vecs["candidate"]
+    if progress:
+        progress(f"guard: embedding {len(gs.passages)} passages and {len(gs.queries)} queries ({candidate.name})")
+    rp, rq = reference
+    cp, cq = candidate.embed_passages(gs.passages, batch_size), candidate.embed_queries(gs.queries, batch_size)
     cos = np.concatenate([(rp * cp).sum(1), (rq * cq).sum(1)])
     mrr_ref, mrr_cand = mrr_at_10(rq, rp, gs.relevant), mrr_at_10(cq, cp, gs.relevant)
     drop = mrr_ref - mrr_cand

@@ -44,6 +44,7 @@ from tqdm import tqdm
 from hikitsugi.config import Settings
 from hikitsugi.embedding.encoder import get_embedder, model_id
 from hikitsugi.index.hooks import pause_at
+from hikitsugi.index.vectors import choose_backend
 from hikitsugi.index.snapshot import (
     build_snapshot,
     cleanup_leftovers,
@@ -321,6 +322,9 @@ def index_is_current(session: Session, settings: Settings) -> bool:
         return False
     if manifest.get("model") != model_id(settings) or manifest.get("sentence_kinds") != sentence_kinds(settings):
         return False
+    if manifest.get("vector_index", "exact") != choose_backend(settings.vector_index, len(chunk_ids),
+                                                              settings.ann_min_rows, settings.ann_backend):
+        return False  # the vector index setting (or the size threshold) calls for another backend
     live = session.scalars(select(Chunk.id).join(Document, Document.id == Chunk.document_id)
                            .where(Document.retired_at.is_(None))).all()
     return len(live) == len(chunk_ids) and set(live) == set(chunk_ids.tolist())

@@ -100,3 +100,66 @@ def test_save_load_round_trip_memory_maps_vectors(ann, data, settings, tmp_path)
     loaded = load_index(tmp_path, ann.kind, settings)
     assert isinstance(loaded.vectors, np.memmap)
     assert loaded.search(queries[0], K) == ann.search(queries[0], K)
+
+
+# ------------------------------------------------------------------ through the product's search
+
+@pytest.fixture(scope="module")
+def ann_home(sample_home, model_dir, tmp_path_factory):
+    """A copy of the ingested samples whose generation is rebuilt (stored vectors, no
+    re-embedding) with the approximate index, and plan thresholds that make a one-customer
+    filter restricted and a kind filter go through the ANN."""
+    import shutil
+
+    from hikitsugi.index.update import rebuild_index
+
+    home = tmp_path_factory.mktemp("ann-home") / "home"
+    shutil.copytree(sample_home, home, ignore=shutil.ignore_patterns("*.lock", "server.log"))
+    s = Settings(home=home, model=str(model_dir), vector_index="ivf-sq8", ivf_nprobe=64,
+                 plan_restricted_max_rows=100, plan_min_selectivity=0.05)
+    rebuild_index(s)
+    return s
+
+
+def test_ann_generation_keeps_filters_sentences_and_results(ann_home, use_home) -> None:
+    from hikitsugi.index.filters import Filters, build_mask, code_value
+    from hikitsugi.search.retrieve import get_snapshot, retrieve_candidates
+    from hikitsugi.search.service import search
+
+    snap, exact_snap = get_snapshot(ann_home.index_dir), get_snapshot(use_home.index_dir)
+    assert snap.dense.kind == "ivf-sq8" and exact_snap.dense.kind == "exact"
+    assert snap.sent_vecs is not None and len(snap.sent_vecs) > 0
+    queries = ["紙詰まりが何度も起きる", "スキャンしたのにメールが届かない", "トナーの交換方法を知りたい",
+               "請求書の再発行", "ログインできない"]
+    for q in queries:  # same candidates and best-sentence scores as the exact index
+        a, _, _ = retrieve_candidates(q, ann_home, snap, "hybrid", 20, None)
+        b, _, _ = retrieve_candidates(q, use_home, exact_snap, "hybrid", 20, None)
+        top_a = sorted(a.dense, key=a.dense.get, reverse=True)[:10]
+        top_b = sorted(b.dense, key=b.dense.get, reverse=True)[:10]
+        assert len(set(top_a) & set(top_b)) >= 9
+        shared = set(a.dense) & set(b.dense)
+        assert all(abs(a.dense[r] - b.dense[r]) < 1e-5 for r in shared)  # exact cosines, sentences included
+        assert [r.source_id for r in search(q, ann_home, k=5).results][:3] == \
+            [r.source_id for r in search(q, use_home, k=5).results][:3]
+    customer = next(c for c in snap.manifest["vocab"]["customer"] if c)
+    f = Filters(customers=[customer])
+    mask = build_mask(f, snap.codes, snap.manifest["vocab"], snap.dates)
+    assert 0 < mask.sum() <= 100
+    for q in queries:  # restricted exact scan: only that customer's rows, as with the exact index
+        res = search(q, ann_home, k=5, filters=f)
+        ref = search(q, use_home, k=5, filters=f)
+        assert [r.source_id for r in res.results] == [r.source_id for r in ref.results]
+        assert all(code_value(r.customer) == customer for r in res.results)
+    manuals = Filters(kinds=["manual"])  # broad: the ANN with the filter inside it
+    for q in queries:
+        assert all(r.kind == "manual" for r in search(q, ann_home, k=5, filters=manuals).results)
+
+
+def test_ann_generation_applies_per_customer_access_inside_search(ann_home) -> None:
+    from hikitsugi.access.policy import Principal
+    from hikitsugi.search.service import search
+
+    agent = Principal(user="tanaka", role="agent")  # assigned to no customer: sees no notes at all
+    for q in ["先方から電話があった件", "いつもの件", "担当者への連絡メモ"]:
+        res = search(q, ann_home, k=10, viewer=agent)
+        assert res.results and all(r.kind != "note" for r in res.results)

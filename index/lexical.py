@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import bm25s
@@ -53,11 +54,55 @@ class LexicalIndex:
         self.vocab = retriever.vocab_dict if n_rows else {}
 
     @classmethod
-    def build(cls, texts: list[str], k1: float, b: float) -> "LexicalIndex":
+    def build(cls, texts: Iterable[str], k1: float, b: float) -> "LexicalIndex":
+        """Lucene BM25 over the texts, as ``bm25s.BM25(method="lucene").index`` computes it
+        (a test compares the two), but lean: each text is turned into (token id, count)
+        arrays at once, so no list of token strings for the whole corpus ever exists. At
+        1,000,000 chunks (≈ 380 grams each) those lists alone needed tens of GiB; bm25s
+        keeps the same score matrix, saved in its own format and loaded by it."""
+        vocab: dict[str, int] = {}
+        ids_parts: list[np.ndarray] = []
+        tf_parts: list[np.ndarray] = []
+        lengths: list[int] = []
+        nnz_per_doc: list[int] = []
+        buf_ids, buf_tf = [], []
+        for text in texts:
+            toks = tokenize(text) or ["\u0000"]
+            ids = np.fromiter((vocab.setdefault(t, len(vocab)) for t in toks), dtype=np.int32, count=len(toks))
+            uniq, counts = np.unique(ids, return_counts=True)
+            buf_ids.append(uniq)
+            buf_tf.append(counts.astype(np.float32))
+            lengths.append(len(toks))
+            nnz_per_doc.append(len(uniq))
+            if len(buf_ids) >= 50_000:
+                ids_parts.append(np.concatenate(buf_ids))
+                tf_parts.append(np.concatenate(buf_tf))
+                buf_ids, buf_tf = [], []
+        if buf_ids:
+            ids_parts.append(np.concatenate(buf_ids))
+            tf_parts.append(np.concatenate(buf_tf))
+        n = len(lengths)
         retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
-        if texts:
-            retriever.index([tokenize(t) or ["\u0000"] for t in texts], show_progress=False)
-        return cls(retriever, len(texts))
+        if not n:
+            return cls(retriever, 0)
+        tok = np.concatenate(ids_parts)
+        del ids_parts
+        tf = np.concatenate(tf_parts)
+        del tf_parts
+        doc = np.repeat(np.arange(n, dtype=np.int32), np.asarray(nnz_per_doc, dtype=np.int64))
+        dl = np.asarray(lengths, dtype=np.float32)
+        df = np.bincount(tok, minlength=len(vocab)).astype(np.float64)
+        idf = np.log(1 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
+        norm = (k1 * ((1 - b) + b * dl / dl.mean())).astype(np.float32)
+        data = idf[tok] * (tf / (norm[doc] + tf))
+        del tf
+        order = np.argsort(tok, kind="stable")  # by token, documents ascending within each
+        retriever.scores = {"data": data[order].astype(np.float32), "indices": doc[order].astype(np.int32),
+                            "indptr": np.concatenate([[0], np.cumsum(df)]).astype(np.int64), "num_docs": n}
+        retriever.vocab_dict = vocab
+        retriever.unique_token_ids_set = set(vocab.values())
+        retriever.nonoccurrence_array = None  # lucene scores absent tokens as 0
+        return cls(retriever, n)
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)

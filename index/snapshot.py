@@ -126,7 +126,7 @@ def build_snapshot(session: Session, settings: Settings) -> str:
             codes[f][i] = lookup[f][c]
     dates = np.array([to_epoch(r.occurred_at) if r.occurred_at else np.nan for r in rows], dtype=np.float64)
     sent_vecs, sent_ptr = _sentence_vectors(session, settings, mid, rows, vecs.shape[1])
-    lexical = LexicalIndex.build([lexical_text(r.title, r.context, r.text) for r in rows],
+    lexical = LexicalIndex.build((lexical_text(r.title, r.context, r.text) for r in rows),
                                  settings.bm25_k1, settings.bm25_b)
     index_dir = settings.index_dir
     index_dir.mkdir(parents=True, exist_ok=True)

@@ -188,8 +188,11 @@ def _measure(settings_json: str, base_home: str, n_queries: int) -> dict:
         search(q, b, k=10)
     lat: dict[str, list[float]] = {"new": [], "base": []}
     parts: dict[str, dict[str, list[float]]] = {"new": {}, "base": {}}
-    for q in queries:
-        for key, st in (("new", s), ("base", b)):
+    for i, q in enumerate(queries):
+        # alternate who goes first: the second to answer a query finds its postings and
+        # rows warm (measured: lexical 7.9 vs 1.6 ms, phrase 21 vs 2 ms when "new" always went first)
+        order = (("new", s), ("base", b)) if i % 2 == 0 else (("base", b), ("new", s))
+        for key, st in order:
             t = time.perf_counter()
             resp = search(q, st, k=10)
             lat[key].append((time.perf_counter() - t) * 1000)

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import time
 
 import numpy as np
 
 
 def run(n_queries: int, n_passages: int) -> dict:
-    from hikitsugi.bench.loaded import _hog
+    from hikitsugi.bench.loaded import start_hog
     from hikitsugi.bench.vectors import sample_texts
     from hikitsugi.config import get_settings
     from hikitsugi.embedding.encoder import model_path
@@ -46,13 +45,8 @@ def run(n_queries: int, n_passages: int) -> dict:
         enc.embed_query(queries[0])
         enc.embed_passages(passages[:16])
     out: dict = {name: {} for name in variants}
-    ctx = mp.get_context("fork")
     for phase in ("quiet", "loaded"):
-        stop, hog = ctx.Event(), None
-        if phase == "loaded":
-            hog = ctx.Process(target=_hog, args=(stop,), daemon=True)
-            hog.start()
-            time.sleep(0.3)
+        hog = start_hog() if phase == "loaded" else None
         lat: dict[str, list[float]] = {name: [] for name in variants}
         for q in queries:
             for name, enc in variants.items():
@@ -72,8 +66,8 @@ def run(n_queries: int, n_passages: int) -> dict:
             for name in variants:
                 out[name]["passages_per_s"] = round(2 * len(passages) / spent[name], 1)
         if hog:
-            stop.set()
-            hog.join(5)
+            hog.kill()
+            hog.wait()
     rec = guard_record(path) or {}
     out["torch-fp32"].update({"mrr@10": rec.get("mrr10_reference"), "cosine_to_fp32": 1.0})
     for name in variants:

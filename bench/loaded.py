@@ -28,15 +28,19 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _hog(stop) -> None:
-    try:
-        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
-    except (AttributeError, OSError):
-        pass
-    x = 0
-    while not stop.is_set():
-        for _ in range(100_000):
-            x += 1
+HOG = "import os\ntry:\n    os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})\nexcept OSError:\n    pass\nwhile True:\n    pass\n"
+
+
+def start_hog():
+    """A busy-looping process pinned to the last core (a plain subprocess: benchmark
+    workers are daemonic and may not start multiprocessing children). Stop it with
+    ``.kill()``."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", HOG])
+    time.sleep(0.3)
+    return proc
 
 
 def _variant(settings_json: str, encoder: str, n_queries: int, rounds: int) -> dict:
@@ -49,23 +53,18 @@ def _variant(settings_json: str, encoder: str, n_queries: int, rounds: int) -> d
     qs = (qs * (n_queries // len(qs) + 1))[:n_queries]
     for q in qs[:5]:
         search(q, s, k=10)
-    ctx = mp.get_context("fork")
     lat: dict[str, list[float]] = {"quiet": [], "loaded": []}
     per = max(1, len(qs) // rounds)
     for r in range(rounds):
         for phase in ("quiet", "loaded"):
-            stop, hog = ctx.Event(), None
-            if phase == "loaded":
-                hog = ctx.Process(target=_hog, args=(stop,), daemon=True)
-                hog.start()
-                time.sleep(0.3)
+            hog = start_hog() if phase == "loaded" else None
             for q in qs[r * per:(r + 1) * per]:
                 t = time.perf_counter()
                 search(q, s, k=10)
                 lat[phase].append((time.perf_counter() - t) * 1000)
             if hog:
-                stop.set()
-                hog.join(5)
+                hog.kill()
+                hog.wait()
     pct = lambda xs, p: round(float(np.percentile(xs, p)), 1)  # noqa: E731
     out = {"omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
            "quiet_p50_ms": pct(lat["quiet"], 50), "quiet_p95_ms": pct(lat["quiet"], 95),

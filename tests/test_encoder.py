@@ -68,10 +68,10 @@ def test_int8_matches_fp32_on_japanese_text(model_dir) -> None:
     q = int8.embed_queries([p[0] for p in PAIRS])
     p = int8.embed_passages([p[1] for p in PAIRS])
     assert ((q @ p.T).argmax(1) == np.arange(len(PAIRS))).all()
-    # alone or in a batch, a text gets (nearly) the same vector: dynamic quantization scales
-    # activations per batch, so padding and neighbours move it a little, never far
+    # alone or in a batch, a text gets nearly the same vector: dynamic quantization scales
+    # activations per batch, so its neighbours move it a little (measured 0.9990), never far
     alone = int8.embed_passages(texts[:1])[0]
-    assert float(alone @ a[0]) >= 0.999
+    assert float(alone @ a[0]) >= 0.995
 
 
 def test_guard_refuses_to_install_a_corrupted_model(model_dir, tmp_path) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing as mp
 import shutil
 import tempfile
 import time
@@ -77,7 +78,7 @@ def guard_dataset(settings: Settings) -> Path:
         "HIKITSUGI_MODEL_GUARD_DATASET to a BEIR folder such as jsquad-dev, or use HIKITSUGI_ENCODER=torch-fp32")
 
 
-def export_int8(model_dir: Path, out_file: Path, progress: Callable[[str], None] = log.info) -> None:
+def export_int8(model_dir: Path, out_file: Path, progress: Callable[[str], None] | None = None) -> None:
     """Export ``model_dir``'s transformer to ONNX, fuse, quantize to int8 into ``out_file``."""
     import warnings
 
@@ -95,6 +96,7 @@ def export_int8(model_dir: Path, out_file: Path, progress: Callable[[str], None]
             return self.m(input_ids=input_ids, attention_mask=attention_mask,
                           token_type_ids=token_type_ids).last_hidden_state
 
+    progress = progress or log.info
     cfg = AutoConfig.from_pretrained(str(model_dir), local_files_only=True)
     model = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
     work = out_file.parent
@@ -163,7 +165,11 @@ def install_int8(model_dir: Path, settings: Settings, guard_limit: int | None = 
     stage = Path(tempfile.mkdtemp(prefix=f".{ONNX_DIR}.build-", dir=model_dir))
     try:
         out = stage / INT8_FILE
-        export_int8(model_dir, out, progress)
+        # In a child process: exporting and fusing a 470 MB graph peaks at several GiB,
+        # which should not stay in (or, inside a test session, sink) the calling process.
+        progress("exporting, fusing and quantizing (in a child process)")
+        with mp.get_context("spawn").Pool(1) as pool:
+            pool.apply(export_int8, (model_dir, out))
         if tamper:
             tamper(out)
         ref = reference_vectors(

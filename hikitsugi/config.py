@@ -84,10 +84,10 @@ class Settings(BaseSettings):
     hnsw_m: int = Field(32, description="hnsw: graph degree.")
     hnsw_ef_construction: int = Field(80, description="hnsw: candidate list size while building.")
     hnsw_ef_search: int = Field(128, description="hnsw: candidate list size while searching.")
-    plan_restricted_max_rows: int = Field(20000, description="Query plan: a filter (or access mask) allowing at most "
+    plan_restricted_max_rows: int = Field(5000, description="Query plan: a filter (or access mask) allowing at most "
                                           "this many rows is answered by an exact scan of those rows instead of the "
                                           "approximate index (measured: docs/benchmarks.md).")
-    plan_min_selectivity: float = Field(0.02, description="Query plan: a filter allowing less than this share of the "
+    plan_min_selectivity: float = Field(0.005, description="Query plan: a filter allowing less than this share of the "
                                         "rows is answered by the exact restricted scan, whatever its row count.")
     bm25_k1: float = Field(1.2, description="BM25 term-frequency saturation (lexical side).")
     bm25_b: float = Field(0.75, description="BM25 length normalization (lexical side).")

@@ -14,11 +14,14 @@ product) and is exact. So, measured with ``python -m bench.vectors --chunks 1000
   ``plan_min_selectivity`` of all rows: ``restricted`` (exact over the allowed rows);
 * otherwise ``ann`` with the filter applied inside the approximate search.
 
-Measured at 100,000 rows (one thread, docs/benchmarks.md): the restricted scan costs about
-0.1 ms for 1,000 allowed rows, 1 ms for 5,000 and 40–120 ms for 20,000–50,000 (the gather
-copies every allowed vector), while IVF-SQ8 with the filter inside stays under 1 ms at
-recall@10 0.998 with 5 % allowed but falls to 0.965 with 1 %. Hence the defaults: at most
-20,000 allowed rows or under 2 % of the index → restricted; both are settings.
+Measured (``bench.vectors``, docs/benchmarks.md; one thread, a busy machine): the
+restricted scan costs ~0.1 ms for 1,000 allowed rows and ~1 ms for 5,000 at 100k, but
+64–107 ms for 10,000 rows scattered over a 1,000,000-row matrix (the gather touches a page
+per row), while IVF-SQ8 with the filter inside stayed under 1 ms at recall@10 0.987 with a
+1 % filter at 1M (10,000 allowed rows) and 0.997 at 5 %. What breaks the ANN is few allowed
+rows, not a small share: 1,000 allowed rows gave 0.965 at 100k (1 %) and 0.657 at 1M
+(0.1 %). Hence the defaults: at most 5,000 allowed rows, or under 0.5 % of the index →
+restricted; otherwise the ANN with the filter inside. Both are settings.
 """
 
 from __future__ import annotations

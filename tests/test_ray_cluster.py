@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 
 from hikitsugi.bench.raycluster import LocalRayCluster
 from hikitsugi.config import Settings
+from hikitsugi.embedding.encoder import model_id
 from hikitsugi.index.snapshot import current_name
 from hikitsugi.index.update import reindex
 from hikitsugi.ingest.sources import load_sources
@@ -83,7 +84,7 @@ def _by_port(report: dict) -> dict[int, dict]:
 def _vectors(s: Settings) -> dict[str, np.ndarray]:
     session = session_for(s.db_url)
     try:
-        rows = session.execute(select(Embedding.embed_hash, Embedding.vector).where(Embedding.model == s.model)).all()
+        rows = session.execute(select(Embedding.embed_hash, Embedding.vector).where(Embedding.model == model_id(s))).all()
         return {h: np.frombuffer(v, dtype=np.float32) for h, v in rows}
     finally:
         session.close()
@@ -107,7 +108,7 @@ def _assert_same_index(a: Settings, b: Settings) -> dict:
     state_a, state_b = db_state(a), db_state(b)
     assert state_a == state_b  # same documents, kinds, titles, paths and chunk texts
     va, vb = _vectors(a), _vectors(b)
-    assert set(va) == set(vb)
+    assert va and set(va) == set(vb)  # vectors stored under the encoder's key, the same hashes on both
     worst = min(float(np.dot(va[h], vb[h]) / (np.linalg.norm(va[h]) * np.linalg.norm(vb[h]))) for h in va)
     assert worst >= 1 - 1e-5, worst
     queries = QUERIES + ["紙詰まりが何度も起きる", "VPNにつながらない"]

@@ -4,9 +4,11 @@ The body limit runs before FastAPI parses anything, so a 10 MB JSON never reache
 parser: a declared ``Content-Length`` over the limit is refused at once, and a chunked
 body is read up to the limit and refused as soon as it passes it.
 
-The rate limit is an in-memory token bucket per key (per key *and* user for tokens, so
-one host tool's users do not share one bucket). In-memory is enough for one server
-process; several processes behind a balancer each apply it separately.
+The rate limit is a token bucket per key (per key *and* user for tokens, so one host
+tool's users do not share one bucket); failed authentications get their own bucket per
+client address. Both go through the small :class:`Limiter` interface; the backend here
+is in memory, which is enough for one server process (several processes behind a
+balancer each apply it separately until a shared backend replaces :func:`limiter`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from typing import Protocol
 
 
 class BodySizeLimit:
@@ -63,21 +66,38 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+class Limiter(Protocol):
+    """What the API needs from a rate limiter; the backend is :func:`limiter`'s choice.
+
+    Two uses today: requests per key (``requests``) and failed authentications per client
+    address (``auth-failures``). A backend shared by several API processes (a table in
+    the shared database) only has to provide these two methods."""
+
+    def take(self, key: str) -> float:
+        """Spend one token of ``key``'s bucket: 0.0 when allowed, else seconds until it would be."""
+
+    def wait(self, key: str) -> float:
+        """Seconds until ``take(key)`` would be allowed (0.0 = now), spending nothing."""
+
+
 class RateLimiter:
-    """Token buckets: ``allow(key)`` returns 0 when the request may go, else seconds to wait."""
+    """In-memory token buckets (one process): ``per_s`` tokens a second, at most ``burst``."""
 
     def __init__(self, per_s: float, burst: int) -> None:
         self.per_s, self.burst = per_s, max(1, burst)
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def allow(self, key: str) -> float:
+    def _level(self, key: str, now: float) -> float:
+        tokens, last = self._buckets.get(key, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - last) * self.per_s)
+
+    def take(self, key: str) -> float:
         if self.per_s <= 0:
             return 0.0
         now = time.monotonic()
         with self._lock:
-            tokens, last = self._buckets.get(key, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - last) * self.per_s)
+            tokens = self._level(key, now)
             if tokens >= 1.0:
                 self._buckets[key] = (tokens - 1.0, now)
                 if len(self._buckets) > 100_000:  # forget idle keys rather than grow without end
@@ -86,13 +106,22 @@ class RateLimiter:
             self._buckets[key] = (tokens, now)
             return (1.0 - tokens) / self.per_s
 
+    def wait(self, key: str) -> float:
+        if self.per_s <= 0:
+            return 0.0
+        with self._lock:
+            tokens = self._level(key, time.monotonic())
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.per_s
 
-_limiters: dict[tuple[float, int], RateLimiter] = {}
+    allow = take  # the name callers used before the Limiter interface
 
 
-def limiter(per_s: float, burst: int) -> RateLimiter:
-    """One limiter per configuration, shared by every request of the process."""
-    key = (per_s, burst)
+_limiters: dict[tuple[str, float, int], RateLimiter] = {}
+
+
+def limiter(per_s: float, burst: int, name: str = "requests") -> Limiter:
+    """One limiter per purpose and configuration, shared by every request of the process."""
+    key = (name, per_s, burst)
     if key not in _limiters:
         _limiters[key] = RateLimiter(per_s, burst)
     return _limiters[key]

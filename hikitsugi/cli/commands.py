@@ -126,7 +126,10 @@ def serve(
     _setup_logging()
     settings = get_settings()
     _warm_up(settings)
-    uvicorn.run(create_app(), host=host or settings.host, port=port or settings.port, log_level="info")
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from any local client; the API
+    # reads it itself, from the proxies named in trusted_proxies only (docs/access.md)
+    uvicorn.run(create_app(), host=host or settings.host, port=port or settings.port, log_level="info",
+                proxy_headers=False, server_header=False)
 
 
 def _warm_up(settings) -> None:

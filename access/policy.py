@@ -215,21 +215,30 @@ def _private_terms(row_key: np.ndarray, keys: list[str], lexical) -> dict[str, f
     if lexical is None or not getattr(lexical, "n_rows", 0) or row_key is None or not (row_key >= 0).any():
         return {}
     postings = lexical.retriever.scores
-    indptr, indices = np.asarray(postings["indptr"]), np.asarray(postings["indices"])
+    indptr, indices = np.asarray(postings["indptr"]), postings["indices"]
     if not len(indices):
         return {}
-    rk = row_key[indices]
-    lengths = np.diff(indptr)
-    nonempty = np.nonzero(lengths > 0)[0]
-    mins = np.minimum.reduceat(rk, indptr[:-1][nonempty])
-    private = nonempty[mins >= 0]
-    if not len(private):
+    private: list[np.ndarray] = []
+    step = 1 << 22  # postings per slice: bounded memory whatever the index size
+    start_tok, n_tok = 0, len(indptr) - 1
+    while start_tok < n_tok:
+        end_tok = int(np.searchsorted(indptr, indptr[start_tok] + step, side="right")) - 1
+        end_tok = min(max(end_tok, start_tok + 1), n_tok)
+        lo, hi = int(indptr[start_tok]), int(indptr[end_tok])
+        rk = row_key[np.asarray(indices[lo:hi])]
+        nonempty = start_tok + np.nonzero(np.diff(indptr[start_tok:end_tok + 1]) > 0)[0]
+        if len(nonempty):
+            mins = np.minimum.reduceat(rk, indptr[nonempty] - lo)
+            private.append(nonempty[mins >= 0])
+        start_tok = end_tok
+    wanted = set(np.concatenate(private).tolist()) if private else set()
+    if not wanted:
         return {}
-    wanted = set(private.tolist())
     names = {i: t for t, i in lexical.vocab.items() if i in wanted and len(t) >= 2}
     out: dict[str, frozenset[str]] = {}
     for tid, token in names.items():
-        out[token] = frozenset(keys[k] or "*" for k in set(rk[indptr[tid]:indptr[tid + 1]].tolist()))
+        rows = np.asarray(indices[int(indptr[tid]):int(indptr[tid + 1])])
+        out[token] = frozenset(keys[k] or "*" for k in set(row_key[rows].tolist()))
     return out
 
 

@@ -42,7 +42,6 @@ from hikitsugi.insights.searchlog import SearchLog
 from hikitsugi.storage.schema import Document
 
 
-
 class ReportScope(Protocol):
     """What the caller of a report may see (implemented by the access layer)."""
 

@@ -121,7 +121,7 @@ def worlds(draw) -> World:
     po = draw(st.lists(postals, min_size=n, max_size=n, unique_by=lambda p: p.split(" ")[0]))
     customers = []
     for i in range(n):
-        (name, slug), domain = companies[i], f"{companies[i][1]}.example.jp"
+        name, domain = companies[i][0], f"{companies[i][1]}.example.jp"
         customers.append(Customer(
             f"C9{i:02d}", f"株式会社{name}", domain, people[i], ph[2 * i], f"q{locals_[2 * i]}q@{domain}",
             sec[6 * i:6 * i + 6], ph[2 * i + 1], f"q{locals_[2 * i + 1]}q@mail.{domain}", po[i],

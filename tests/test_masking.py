@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 import unicodedata
 from urllib.parse import quote
 

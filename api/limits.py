@@ -5,8 +5,9 @@ parser: a declared ``Content-Length`` over the limit is refused at once, and a c
 body is read up to the limit and refused as soon as it passes it.
 
 The rate limit is a token bucket per key (per key *and* user for tokens, so one host
-tool's users do not share one bucket), behind a one-method interface
-(:class:`Limiter`: ``allow(key)`` → 0 or seconds to wait) with two backends:
+tool's users do not share one bucket); failed authentications get their own bucket per
+client address. Both go through the small :class:`Limiter` interface (``take(key)`` → 0 or
+seconds to wait; ``wait(key)`` the same without spending) with two backends:
 
 * :class:`RateLimiter` — in memory, for one server process (and SQLite homes);
 * :class:`DatabaseRateLimiter` — one row per bucket in ``rate_limit_buckets``, updated by a
@@ -80,21 +81,38 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+class Limiter(Protocol):
+    """What the API needs from a rate limiter; the backend is :func:`limiter`'s choice.
+
+    Two uses today: requests per key (``requests``) and failed authentications per client
+    address (``auth-failures``). A backend shared by several API processes (a table in
+    the shared database) only has to provide these two methods."""
+
+    def take(self, key: str) -> float:
+        """Spend one token of ``key``'s bucket: 0.0 when allowed, else seconds until it would be."""
+
+    def wait(self, key: str) -> float:
+        """Seconds until ``take(key)`` would be allowed (0.0 = now), spending nothing."""
+
+
 class RateLimiter:
-    """Token buckets: ``allow(key)`` returns 0 when the request may go, else seconds to wait."""
+    """In-memory token buckets (one process): ``per_s`` tokens a second, at most ``burst``."""
 
     def __init__(self, per_s: float, burst: int) -> None:
         self.per_s, self.burst = per_s, max(1, burst)
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def allow(self, key: str) -> float:
+    def _level(self, key: str, now: float) -> float:
+        tokens, last = self._buckets.get(key, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - last) * self.per_s)
+
+    def take(self, key: str) -> float:
         if self.per_s <= 0:
             return 0.0
         now = time.monotonic()
         with self._lock:
-            tokens, last = self._buckets.get(key, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - last) * self.per_s)
+            tokens = self._level(key, now)
             if tokens >= 1.0:
                 self._buckets[key] = (tokens - 1.0, now)
                 if len(self._buckets) > 100_000:  # forget idle keys rather than grow without end
@@ -103,10 +121,14 @@ class RateLimiter:
             self._buckets[key] = (tokens, now)
             return (1.0 - tokens) / self.per_s
 
+    def wait(self, key: str) -> float:
+        if self.per_s <= 0:
+            return 0.0
+        with self._lock:
+            tokens = self._level(key, time.monotonic())
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.per_s
 
-class Limiter(Protocol):
-    def allow(self, key: str) -> float:
-        """0 when the request may go, else the seconds to wait before the next one."""
+    allow = take  # the name callers used before the Limiter interface had two methods
 
 
 # tokens after refilling at the database's clock; b = the stored bucket, excluded = this request
@@ -120,6 +142,8 @@ ON CONFLICT (bucket) DO UPDATE SET
   at = excluded.at
 RETURNING allowed, tokens
 """
+_LEVEL = "SELECT {least}(:burst, b.tokens + {greatest}(0, {now} - b.at) * :rate) FROM rate_limit_buckets AS b " \
+         "WHERE b.bucket = :bucket"
 _DIALECTS = {
     "postgresql": {"least": "LEAST", "greatest": "GREATEST", "now": "EXTRACT(EPOCH FROM clock_timestamp())",
                    "true": "true"},
@@ -138,22 +162,34 @@ class DatabaseRateLimiter:
             raise ValueError(f"rate limits in the database need PostgreSQL or SQLite, not {self.engine.dialect.name}")
         refill = _REFILL.format(**words)
         self._sql = text(_UPSERT.format(refill=refill, **words))
+        self._level = text(_LEVEL.format(**words))
 
-    def allow(self, key: str) -> float:
+    def _params(self, key: str) -> dict:
+        return {"bucket": f"{self.scope}:{key}"[:256], "burst": float(self.burst), "rate": float(self.per_s)}
+
+    def take(self, key: str) -> float:
         if self.per_s <= 0:
             return 0.0
         with self.engine.begin() as conn:
-            allowed, tokens = conn.execute(self._sql, {"bucket": f"{self.scope}:{key}"[:256], "burst": float(self.burst),
-                                                       "rate": float(self.per_s)}).one()
+            allowed, tokens = conn.execute(self._sql, self._params(key)).one()
         return 0.0 if allowed else (1.0 - float(tokens)) / self.per_s
+
+    def wait(self, key: str) -> float:
+        if self.per_s <= 0:
+            return 0.0
+        with self.engine.connect() as conn:
+            tokens = conn.execute(self._level, self._params(key)).scalar()
+        return 0.0 if tokens is None or float(tokens) >= 1.0 else (1.0 - float(tokens)) / self.per_s
+
+    allow = take
 
 
 _limiters: dict[tuple, Limiter] = {}
 
 
 def limiter(per_s: float, burst: int, db_url: str | None = None, scope: str = "api") -> Limiter:
-    """One limiter per configuration, shared by every request of the process: in memory,
-    or in the database at ``db_url`` (then shared by every replica too)."""
+    """One limiter per purpose and configuration, shared by every request of the process: in
+    memory, or in the database at ``db_url`` (then shared by every replica too)."""
     key = (per_s, burst, db_url, scope)
     if key not in _limiters:
         _limiters[key] = RateLimiter(per_s, burst) if db_url is None else DatabaseRateLimiter(db_url, per_s, burst,

@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     analytics_days: int = Field(30, description="Lead reports: days of the search log behind top queries and content gaps.")
     gap_similarity: float = Field(0.88, description="Lead reports: cosine above which queries with no confident hit "
                                   "are one content gap (average-linkage clustering).")
+    gap_max_queries: int = Field(300, description="Lead reports: most distinct no-hit queries embedded and clustered "
+                                 "per content-gap report (those asked by the most users first), which bounds its cost "
+                                 "however many distinct queries the log holds.")
     unretrieved_days: int = Field(90, description="Lead reports: a document not shown in any result for this many "
                                   "days is 'never retrieved'.")
     stale_days: int = Field(365, description="Lead reports: a document whose stored version is older than this many "
@@ -140,6 +143,14 @@ class Settings(BaseSettings):
                                "keeps serving) when no task has finished for this many seconds.")
     ray_local_cpus: int = Field(0, description="`reindex --ray local`: CPUs of the throw-away local cluster "
                                 "(0 = all cores).")
+    auth_failures_per_min: float = Field(10.0, description="Failed authentications (bad or revoked key or token) "
+                                         "allowed per client address and minute after the burst; then 429 for every "
+                                         "request from that address, valid or not, until the bucket refills.")
+    auth_failures_burst: int = Field(20, description="Failed authentications a client address may make at once.")
+    trusted_proxies: str = Field("", description="Comma-separated addresses or networks (CIDR) of the reverse proxies "
+                                 "in front of `hikitsugi serve`; X-Forwarded-For is believed only from them (the audit "
+                                 "log's source and the failed-authentication limit use the client address). Empty = "
+                                 "never: the address of the connection is the client.")
     max_body_bytes: int = Field(65536, description="Largest request body accepted (413 above).")
     timezone: str = Field("Asia/Tokyo", description="Zone in which assignment and grant dates are whole days.")
     host: str = Field("127.0.0.1", description="Address `hikitsugi serve` binds to.")
@@ -164,8 +175,9 @@ class Settings(BaseSettings):
         return self.home / "logs"
 
     def ensure_dirs(self) -> None:
+        # the home holds customer data (database, index texts): new folders are the owner's only
         for d in (self.home, self.index_dir, self.models_dir, self.log_dir):
-            d.mkdir(parents=True, exist_ok=True)
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 class ConfigError(ValueError):

@@ -43,7 +43,7 @@ from tqdm import tqdm
 
 from hikitsugi.config import Settings
 from hikitsugi.embedding.encoder import get_embedder, model_id
-from hikitsugi.index import generations
+from hikitsugi.index import generations, identity
 from hikitsugi.index.distributed import RayCluster, connect
 from hikitsugi.index.hooks import pause_at
 from hikitsugi.index.vectors import choose_backend
@@ -206,11 +206,12 @@ def _apply_file(session: Session, res: FileResult, settings: Settings, report: I
     key, rel = res.source.key, res.source.rel
     existing = {d.source_id: d for d in session.scalars(
         select(Document).where(Document.source_key == key, Document.retired_at.is_(None)))}
-    docs: dict[str, ParsedDoc] = {}
-    for raw in res.docs:
-        doc = _normalized(raw)
-        docs.setdefault(doc.source_id, doc)
-    elsewhere = _live_by_source_id(session, [sid for sid in docs if sid not in existing])
+    ids = identity.assign(session, [_normalized(raw) for raw in res.docs], key, rel, res.source.root, existing,
+                          str(res.source.path))
+    if ids.problems:  # ids another source holds: named, and the file is read again next run
+        report.files_failed += 1
+        report.problems.extend(f"{res.source.path}: {p}" for p in ids.problems)
+    docs, elsewhere = ids.docs, ids.replaces
     now = _now()
     new_rows: list[Document] = []
     for sid, doc in docs.items():
@@ -243,6 +244,13 @@ def _apply_file(session: Session, res: FileResult, settings: Settings, report: I
     src.rel, src.root, src.parse_hash = rel, res.source.root or src.root, parse_hash
     src.file_hash, src.size, src.status, src.error, src.ingested_at = res.file_hash, res.size, "ok", None, now
     session.add(src)
+
+
+def _has_live_documents(session: Session, key: str) -> bool:
+    """Does this file still have live documents? (Not when another source's document of the
+    same name once replaced them: then an unchanged file must be read again.)"""
+    return session.scalar(select(Document.id).where(Document.source_key == key, Document.retired_at.is_(None))
+                          .limit(1)) is not None
 
 
 def _retire_source(session: Session, src: Source, report: IngestReport) -> None:
@@ -529,7 +537,7 @@ def _changed_bytes(session: Session, src: SourceFile, settings: Settings, mappin
     ph = _parse_hash(kind, mapping)
     prev = session.get(Source, src.key) or _adopt_legacy(session, src)
     if prev is not None and prev.file_hash == file_hash(data) and prev.status == "ok" and prev.parse_hash == ph \
-            and prev.rel == src.rel:
+            and prev.rel == src.rel and _has_live_documents(session, src.key):
         if src.root and prev.root != src.root:
             prev.root = src.root
         session.commit()
@@ -556,7 +564,10 @@ def _apply_parsed(session: Session, src: SourceFile, res: FileResult, settings: 
     chunk_before = report.timings["chunk"]
     try:
         # a file with pages left out (no OCR yet) gets a parse hash that never matches: read again next run
+        failed = report.files_failed
         _apply_file(session, res, settings, report, "retry" if res.retry else ph)
+        if report.files_failed > failed:  # records left out (ids another source holds): read again next run
+            session.get(Source, src.key).parse_hash = "retry"
         session.commit()
     except Exception:
         session.rollback()

@@ -16,10 +16,13 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 # Token signing for the servers the tests start (secrets come from the environment only),
-# and a rate limit high enough for schemathesis; tests of the limit set their own.
+# and rate limits (per key, failed authentications per address) high enough for
+# schemathesis; tests of the limits set their own.
 os.environ.setdefault("HIKITSUGI_SECRET_KEY", "test-secret-" + "x" * 40)
 os.environ.setdefault("HIKITSUGI_RATE_LIMIT_PER_S", "1000")
 os.environ.setdefault("HIKITSUGI_RATE_LIMIT_BURST", "1000")
+os.environ.setdefault("HIKITSUGI_AUTH_FAILURES_PER_MIN", "100000")
+os.environ.setdefault("HIKITSUGI_AUTH_FAILURES_BURST", "100000")
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "data" / "samples"

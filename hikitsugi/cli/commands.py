@@ -134,7 +134,10 @@ def serve(
     if follower is not None:
         follower.start()
     try:
-        uvicorn.run(create_app(), host=host or settings.host, port=port or settings.port, log_level="info")
+        # proxy_headers off: uvicorn would believe X-Forwarded-For from any local client; the API
+        # reads it itself, from the proxies named in trusted_proxies only (docs/access.md)
+        uvicorn.run(create_app(), host=host or settings.host, port=port or settings.port, log_level="info",
+                    proxy_headers=False, server_header=False)
     finally:
         if follower is not None:
             follower.stop()

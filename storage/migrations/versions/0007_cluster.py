@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_cluster"
-down_revision = "0004_access"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

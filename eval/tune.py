@@ -152,7 +152,7 @@ def _evidence(ds, s: Settings, snap, limit: int, row_tokens: list[list[str]] | N
     if limit and len(qids) > limit:
         step = len(qids) / limit
         qids = [qids[int(i * step)] for i in range(limit)]
-    chunk_vecs = snap.dense.reconstruct_n(0, snap.dense.ntotal)
+    chunk_vecs = np.asarray(snap.dense.vectors, dtype=np.float32)  # the fp32 rows of the generation
     embed = get_embedder(s)
     syn_on = s.model_copy(update={"synonym_weight": 1.0})
     df: dict[str, int] = {}

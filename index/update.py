@@ -94,6 +94,7 @@ class IngestReport:
     chunks_written: int = 0
     docs_purged: int = 0  # retired document versions removed after the switch
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))  # seconds per stage
+    columns: dict[str, list[str]] = field(default_factory=dict)  # export file → "field ← column (how)" lines
 
     @property
     def changed(self) -> bool:
@@ -512,6 +513,8 @@ def _ingest_one(session: Session, src: SourceFile, settings: Settings, mapping: 
         for d in res.docs:
             d.kind = kind
     report.problems.extend(f"{src.path}: {p}" for p in res.problems)
+    if res.columns:
+        report.columns[str(src.path)] = [str(r) for r in res.columns]
     chunk_before = report.timings["chunk"]
     try:
         # a file with pages left out (no OCR yet) gets a parse hash that never matches: read again next run

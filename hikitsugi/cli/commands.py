@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from hikitsugi.cli.common import _err, _setup_logging, app, eval_app, model_app
+from hikitsugi.cli.common import _err, _report_columns, _setup_logging, app, eval_app, model_app
 from hikitsugi.config import get_settings
 
 
@@ -33,6 +33,7 @@ def ingest(
         _err(f"error: {mapping}: {exc}")
         raise typer.Exit(2)
     report = ingest_paths(paths, settings, overrides)
+    _report_columns(report.columns)
     for p in report.problems:
         _err(f"warning: {p}")
     data = asdict(report)

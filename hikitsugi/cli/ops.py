@@ -16,7 +16,7 @@ from typing import Optional
 
 import typer
 
-from hikitsugi.cli.common import _err, _setup_logging, app
+from hikitsugi.cli.common import _err, _report_columns, _setup_logging, app
 from hikitsugi.config import get_settings
 
 index_app = typer.Typer(no_args_is_help=True, help="The vector and lexical index.")
@@ -62,6 +62,7 @@ def reindex(
     except LockBusy as exc:
         _err(f"error: {exc}")
         raise typer.Exit(LOCK_BUSY_EXIT)
+    _report_columns(report.columns)
     for p in report.problems:
         _err(f"warning: {p}")
     if as_json:

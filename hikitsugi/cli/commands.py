@@ -278,6 +278,8 @@ def eval_deflection(
     group_column: Optional[str] = typer.Option(None, help="Column holding the resolution group (default: 原因分類/原因)."),
     time_column: Optional[str] = typer.Option(None, help="Column holding when the case was opened (default: 受付日時)."),
     text_columns: Optional[str] = typer.Option(None, help="Comma-separated symptom columns (default: 件名 + 問い合わせ内容)."),
+    mapping: Optional[Path] = typer.Option(None, help="YAML column mapping (field: column header); applies to the "
+                                                      "index the replay searches as well as to the replay."),
     max_wrong: float = typer.Option(0.05, help="Highest acceptable wrong-suggestion rate for the recommended threshold."),
     out: Optional[Path] = typer.Option(None, help="Write deflection.json, deflection.html and a per-case dump here."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -286,13 +288,16 @@ def eval_deflection(
     from hikitsugi.eval.deflection import run_deflection, write_deflection_report
 
     _setup_logging()
+    from hikitsugi.ingest.columns import load_mapping
+
     cols = [c.strip() for c in text_columns.split(",")] if text_columns else None
     try:
         result = run_deflection(history, get_settings(), k=k, group_column=group_column, time_column=time_column,
-                                text_columns=cols, max_wrong=max_wrong)
-    except (FileNotFoundError, ValueError) as exc:
+                                text_columns=cols, max_wrong=max_wrong, mapping=load_mapping(mapping))
+    except (FileNotFoundError, OSError, ValueError) as exc:
         _err(f"error: {exc}")
         raise typer.Exit(2)
+    _report_columns({str(history): result["columns"]})
     for p in result["problems"]:
         _err(f"warning: {history}: {p}")
     if out is not None:

@@ -43,7 +43,7 @@ from tqdm import tqdm
 
 from hikitsugi.config import Settings
 from hikitsugi.embedding.encoder import get_embedder, model_id
-from hikitsugi.index.hooks import pause_at
+from hikitsugi.index.hooks import after_generation, pause_at
 from hikitsugi.index.snapshot import (
     build_snapshot,
     cleanup_leftovers,
@@ -95,6 +95,7 @@ class IngestReport:
     docs_purged: int = 0  # retired document versions removed after the switch
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))  # seconds per stage
     columns: dict[str, list[str]] = field(default_factory=dict)  # export file → "field ← column (how)" lines
+    hooks: dict[str, str] = field(default_factory=dict)  # after-generation hook → its summary (e.g. conflicts found)
 
     @property
     def changed(self) -> bool:
@@ -366,6 +367,18 @@ def _publish(session: Session, settings: Settings, report: IngestReport, force: 
         time.sleep(settings.purge_grace_s)
     purge_retired(session, settings, report)
     report._tick("purge", t)
+    if report.snapshot:
+        _after_generation(session, settings, report)
+
+
+def _after_generation(session: Session, settings: Settings, report: IngestReport) -> None:
+    """The one hook after a new generation: whatever reads the whole knowledge base (conflict
+    detection) runs here, in the lock, once per generation (index.hooks)."""
+    t = time.perf_counter()
+    summaries, problems = after_generation(session, settings, report.snapshot or "")
+    report.hooks.update(summaries)
+    report.problems.extend(problems)
+    report._tick("after_generation", t)
 
 
 def _prepare(session: Session, settings: Settings, report: IngestReport) -> None:

@@ -21,6 +21,7 @@ manual per newer record); whether it picked the labeled section is reported as
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -178,7 +179,8 @@ def run_conflict_eval(labels_path: Path, settings: Settings, keep_home: Path | N
 
     corpus, labels = load_labels(labels_path)
     t0 = dt.datetime.now()
-    with throwaway_home(settings, "hikitsugi-conflicts-", keep=keep_home) as s:
+    with (contextlib.nullcontext(settings) if keep_home is not None
+          else throwaway_home(settings, "hikitsugi-conflicts-")) as s:
         if keep_home is None:
             ingest_paths([corpus], s)
         session = session_for(s.db_url)

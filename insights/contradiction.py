@@ -68,7 +68,7 @@ FAIL = (r"(?:改善|解消|解決|回復|復旧)(?:しな|せず|されな|さ�
 PROHIBIT = (r"不要|必要(?:は|が)?な[いく]|しない(?:で|こと|よう)|しないこと|してはいけな|してはならな|禁止|不可|非推奨|"
             r"行わな|行わず|中止|取りやめ|廃止|使わ(?:ず|ない)|案内しな|(?:でき|使え|選べ|表示され|使用でき)なくな")
 # "X では/でも/しても … ない": the means X failed (X is the text before the particle)
-MEANS_FAIL = re.compile(r"(?:では|でも|ても|だと|のままでは|そのまま|を試したが|したが)(?P<rest>[^。、]{1,24}?)(?:な[いかく]|ず)(?![にとの])")
+MEANS_FAIL = re.compile(r"(?:では|でも|ても|だと|のままでは|そのまま|を試したが|したが)(?P<rest>[^。、]{1,24}?)(?:な[いかく]|ず)(?![にの])")
 SUPERSEDE = (r"現在は|今後は|以降は|からは|(?:に|へ|を)変更|変更(?:に|と|した|する)|変わ(?:った|りました|る)|変え(?:た|ました)|"
              r"改定|改訂|見直|新しい(?:手順|方法|設定|運用|基準)|旧(?:手順|設定|仕様|版|方式|形式)|以前の|従来の|仕様変更|"
              r"切り替え|移行|置き換え|代わりに|ではなく|でなく|廃止|打ち切|撤回|なくな(?:った|りました)|になった|ようになった")
@@ -179,8 +179,10 @@ def values(sentence: str) -> list[_Value]:
         sign = -1 if m.group("sign") in ("-", "－") else 1
         bound = m.group("bound")
         b = "max" if bound in ("以内", "まで", "以下", "未満") else "min" if bound in ("以上", "超") else None
-        out.append(_Value(unit, sign * float(m.group("num")) * scale, b, m.group(0)))
-    out += [_Value("version", 0.0, None, "v" + m.group(1)) for m in _VERSION.finditer(sentence)]
+        # 「30分から1時間に」「60日前では間に合わない」: the old value, named to be replaced
+        frm = "から" if re.match(r"から|では|だと|のままでは", sentence[m.end():m.end() + 5]) else ""
+        out.append(_Value(unit, sign * float(m.group("num")) * scale, b, m.group(0) + frm))
+    out += [_Value("version", float(len(m.group(1))), None, "v" + m.group(1)) for m in _VERSION.finditer(sentence)]
     for m in _PORT.finditer(sentence):
         out.append(_Value("port", float(next(g for g in m.groups() if g)), None, m.group(0)))
     for m in _ADJUST.finditer(sentence):
@@ -194,21 +196,22 @@ def values(sentence: str) -> list[_Value]:
 
 
 def _contradicting_values(adv: list[_Value], new: list[_Value]) -> tuple[_Value, _Value] | None:
+    """A value of the advice the newer sentence does not repeat, against one of the newer sentence's
+    own values of the same unit. Values both sides state (22時～6時 in both) are no contradiction;
+    a newer value inside the advice's bound (20分 for 「30分以内」) is none either."""
     for a in adv:
+        if any(b.kind == a.kind and b.value == a.value for b in new if not b.raw.endswith("から")):
+            continue
         for b in new:
-            if a.kind != b.kind:
+            if b.kind != a.kind or b.raw.endswith("から") or any(x.kind == b.kind and x.value == b.value for x in adv):
                 continue
             if a.kind == "version":
                 if a.raw.lower() != b.raw.lower():
                     return a, b
                 continue
-            if a.value == b.value and a.bound == b.bound:
-                continue
             if b.bound is None and a.bound == "max" and b.value <= a.value:
                 continue  # 20分 inside 「30分以内」
             if b.bound is None and a.bound == "min" and b.value >= a.value:
-                continue
-            if a.value == b.value:
                 continue
             return a, b
     return None

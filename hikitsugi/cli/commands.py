@@ -83,6 +83,8 @@ def search(
         for com in c.commitments:
             mark = f"【期限切れ {com.get('valid_until')}】" if com["expired"] else ""
             typer.echo(f"  特別対応{mark}: {com['what']}")
+            for n in com.get("conflicts") or []:
+                typer.echo(f"    ⚠ {n['message']}: {n['other']['title']} {n['other'].get('date') or ''}".rstrip())
         for a in c.arrangements:
             typer.echo(f"  取り決め: {a}")
         for p in c.preferences:
@@ -108,6 +110,9 @@ def search(
         typer.echo(f"   {plain}")
         if r.resolution:
             typer.echo(f"   解決策: {r.resolution}")
+        for c in r.conflicts:
+            other = c["other"]
+            typer.echo(f"   ⚠ {c['message']}: {other['title']} {other.get('source_id') or ''} {other.get('date') or ''}".rstrip())
         if r.similar_count:
             typer.echo(f"   同様の事例 {r.similar_count}件: {', '.join(r.similar_ids[:5])}{' …' if r.similar_count > 5 else ''}")
         if r.occurred_at or r.resolved_by:

@@ -420,17 +420,6 @@ class NotFound(LookupError):
     pass
 
 
-MESSAGES = {
-    # shown on the card of the older side
-    ("a", "case"): "この手順と矛盾する新しい事例があります",
-    ("a", "manual"): "この手順と矛盾する新しい事例があります",
-    ("a", "customer"): "この特別対応と矛盾する新しい対応メモがあります",
-    # shown on the card of the newer side
-    ("b", "case"): "この事例は古い手順と食い違っています",
-    ("b", "note"): "このメモは古い記録と食い違っています",
-}
-
-
 def _side_view(row: Conflict, p: str, viewer: access.Principal | None, cat: access.Catalog,
                reads: access.Reads) -> dict[str, Any]:
     kind, sid, key = getattr(row, f"{p}_kind"), getattr(row, f"{p}_source_id"), getattr(row, f"{p}_customer")

@@ -16,7 +16,7 @@ from typing import Optional
 
 import typer
 
-from hikitsugi.cli.access import _actor
+from hikitsugi.cli.access import _actor, _session
 from hikitsugi.cli.common import _err, _setup_logging, app, eval_app
 from hikitsugi.config import get_settings
 
@@ -26,12 +26,6 @@ drafts_app = typer.Typer(help="Draft articles from content gaps.", invoke_withou
 app.add_typer(conflicts_app, name="conflicts")
 app.add_typer(drafts_app, name="drafts")
 KIND_JA = {"case_case": "事例どうし", "manual_newer": "マニュアル×新しい記録", "commitment_note": "特別対応×新しいメモ"}
-
-
-def _session():
-    from hikitsugi.storage.database import session_for
-
-    return session_for(get_settings().db_url)
 
 
 def _side(s: dict) -> str:
@@ -162,3 +156,62 @@ def eval_conflicts(
         tu = out["tuning"]
         typer.echo(f"tuned on dev: anchor {tu['anchor']} threshold {tu['threshold']} "
                    f"(dev precision {tu['dev']['precision']} recall {tu['dev']['recall']})")
+
+
+@drafts_app.callback()
+def drafts_list(
+    ctx: typer.Context,
+    days: Optional[int] = typer.Option(None, min=1, help="Window of the content gaps (default analytics_days)."),
+    limit: int = typer.Option(20, min=1, max=500, help="Gap clusters, biggest first."),
+    out: Optional[Path] = typer.Option(None, help="Also write one Markdown file per draft into this folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print the drafts as JSON (with each sentence's sources)."),
+) -> None:
+    """A Markdown draft article per content gap: phrasings, and symptoms / cause / fix from later cases."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from hikitsugi.insights.drafts import build_drafts
+
+    _setup_logging()
+    session = _session()
+    try:
+        drafts = build_drafts(session, get_settings(), days, limit)
+    finally:
+        session.close()
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for d in drafts:
+            (out / f"gap-{d.id}.md").write_text(d.markdown, encoding="utf-8")
+        _err(f"wrote {len(drafts)} drafts to {out}")
+    if as_json:
+        typer.echo(json.dumps([d.to_dict() for d in drafts], ensure_ascii=False, indent=2))
+        return
+    if not drafts:
+        typer.echo("no content gaps in the window: nothing to draft")
+    for d in drafts:
+        typer.echo(f"<!-- draft {d.id}: {d.searches} searches, {len(d.cases)} cases; "
+                   f"accept with: hikitsugi drafts accept {d.id} -->")
+        typer.echo(d.markdown)
+
+
+@drafts_app.command("accept")
+def drafts_accept(
+    draft_id: str = typer.Argument(..., help="Draft id (from `hikitsugi drafts`)."),
+    days: Optional[int] = typer.Option(None, min=1, help="Window the draft was listed with."),
+    ingest: bool = typer.Option(True, help="Ingest it as a manual now."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Write a draft into the knowledge folder (audited) and ingest it as a manual."""
+    from hikitsugi.insights.drafts import NotFound, accept
+
+    _setup_logging()
+    session = _session()
+    try:
+        out = accept(session, get_settings(), draft_id, _actor(), source="cli", ingest=ingest, days=days)
+    except NotFound as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(1)
+    finally:
+        session.close()
+    if out.get("warning"):
+        _err(f"warning: {out['warning']}")
+    typer.echo(json.dumps(out, ensure_ascii=False, indent=2) if as_json else f"accepted: {out['path']}")

@@ -180,7 +180,7 @@ def run_conflict_eval(labels_path: Path, settings: Settings, keep_home: Path | N
     corpus, labels = load_labels(labels_path)
     t0 = dt.datetime.now()
     with (contextlib.nullcontext(settings) if keep_home is not None
-          else throwaway_home(settings, "hikitsugi-conflicts-")) as s:
+          else throwaway_home(settings, "hikitsugi-conflicts-", after_generation=True)) as s:
         if keep_home is None:
             ingest_paths([corpus], s)
         session = session_for(s.db_url)

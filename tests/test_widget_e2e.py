@@ -285,12 +285,14 @@ def test_keyboard_only_and_accessibility(page):
     assert [o["result"]["source_id"] for o in opened] == [first_id]
     assert opened[0]["url"].endswith("/documents/" + first_id)
 
-    # focus order: input → 検索 → エスカレーションする → first card's link → 解決した → 役に立たなかった
+    # focus order: input → 検索 → エスカレーションする → the link of the pinned commitment's conflict
+    # notice (C001's 30-minute promise was changed by a newer note; 森 is in charge and sees it)
+    # → first card's link → 解決した → 役に立たなかった
     order = []
-    for _ in range(5):
+    for _ in range(6):
         page.keyboard.press("Tab")
         order.append(_shadow(page, "(e => e.id || e.dataset.outcome || e.className)(root.activeElement)"))
-    assert order == ["go", "escalate", "r-0-title", "resolved", "not_helpful"], order
+    assert order == ["go", "escalate", "conflict-link", "r-0-title", "resolved", "not_helpful"], order
 
     combo.focus()
     page.keyboard.press("Escape")

@@ -38,6 +38,7 @@ import numpy as np
 from sqlalchemy import select
 
 from hikitsugi.access import masking as pii
+from hikitsugi.index.lexical import tokenize
 from hikitsugi.ingest.normalize import normalize
 from hikitsugi.storage.schema import Chunk, Document
 
@@ -77,6 +78,9 @@ class Catalog:
     lexicon: pii.Lexicon
     row_key: np.ndarray | None = None  # per snapshot row: -1 open to every viewer, else index into keys
     keys: list[str] = field(default_factory=list)
+    doc_keys: dict[str, str | None] = field(default_factory=dict)  # note / customer record id → its customer key
+    # lexical bigrams found only in private rows, and whose rows they are ("*": a note of no known customer)
+    private_terms: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def customer_key(self, name_or_id: str | None) -> str | None:
         """The key assignments use for a customer given by id, name or alias (normalized name if unknown)."""
@@ -133,12 +137,21 @@ def catalog(session, db_url: str, snap=None) -> Catalog:
     return cat
 
 
+def _record_texts(meta: dict[str, Any]) -> list[str]:
+    """The free text of a customer record, where the customer's people are named (川口様, 杉浦先生)."""
+    texts = [str(x) for key in ("arrangements", "preferences", "notes") for x in meta.get(key) or []]
+    texts += [str(c.get(f) or "") for c in meta.get("commitments") or [] if isinstance(c, dict) for f in ("what", "reason")]
+    texts += [str(c.get("note") or "") for c in meta.get("emergency_contacts") or [] if isinstance(c, dict)]
+    return texts
+
+
 def _build_catalog(session, snap) -> Catalog:
     name_to_key: dict[str, str] = {}
     domains: dict[str, str] = {}
     customers: dict[str, dict[str, Any]] = {}
     people: set[str] = set()
     keep: set[str] = set()
+    texts: list[str] = []
     rows = session.execute(select(Document.source_id, Document.meta).where(
         Document.kind == "customer", Document.retired_at.is_(None))).all()
     for sid, meta in rows:
@@ -152,27 +165,93 @@ def _build_catalog(session, snap) -> Catalog:
                 keep.add(str(n))
                 keep.add(normalize(str(n)))
         for contact in meta.get("emergency_contacts") or []:
+            if not isinstance(contact, dict):
+                continue
             if person := pii.person_name(contact.get("name")):
                 people.add(person)
             email = str(contact.get("email") or "")
             if "@" in email:
                 domains[email.rsplit("@", 1)[1].lower()] = ckey
-        for staff in [meta.get("owner")] + [c.get("approved_by") for c in meta.get("commitments") or []]:
+        for staff in [meta.get("owner")] + [c.get("approved_by") for c in meta.get("commitments") or []
+                                            if isinstance(c, dict)]:
             if s := pii.person_name(_strip_affiliation(staff)):
                 keep.add(s)
                 keep.add(s.split()[0])
+        texts += _record_texts(meta)
     cat = Catalog(name_to_key, domains, customers, pii.Lexicon())
     restricted = session.execute(
         select(Chunk.id, Chunk.context, Document.kind, Document.source_id, Document.customer, Document.meta)
         .join(Document, Chunk.document_id == Document.id)
         .where(Document.kind.notin_(("case", "manual")))).all()
-    for _cid, _ctx, kind, _sid, customer, meta in restricted:  # e-mail senders are people too
-        if kind == "note" and (sender := pii.person_name(str((meta or {}).get("author") or "").split("<")[0])):
-            people.add(sender)
+    for _cid, _ctx, kind, sid, customer, meta in restricted:
+        if kind == "note":
+            meta = meta or {}
+            if sender := pii.person_name(str(meta.get("author") or "").split("<")[0]):  # e-mail senders are people
+                people.add(sender)
+            if author := pii.person_name(_strip_affiliation(meta.get("resolved_by"))):  # 記入者: our staff
+                keep.add(author)
+                keep.add(author.split()[0])
+        if sid not in cat.doc_keys:
+            cat.doc_keys[sid] = cat.doc_key(kind, sid, customer, meta)
+    # people a record names with an honorific (実務の窓口は事務長の川口様 → 川口): known, so masked
+    # in queries and logs even when typed without one
+    base = pii.Lexicon(keep=frozenset(keep))
+    for text in texts:
+        people |= pii.honorific_names(text, base)
     cat.lexicon = pii.Lexicon(people=frozenset(people - keep), keep=frozenset(keep))
+    pii.remember_for_logs(cat.lexicon)
     if snap is not None:
         cat.row_key = _row_keys(cat, snap, restricted)
+        cat.private_terms = _private_terms(cat.row_key, cat.keys, getattr(snap, "lexical", None))
     return cat
+
+
+def _private_terms(row_key: np.ndarray, keys: list[str], lexical) -> dict[str, frozenset[str]]:
+    """Character bigrams of the lexical index that occur in private rows only, with the
+    customers whose rows they are: the words that give away what a query is about.
+
+    One vectorized pass over the BM25 postings (token → rows) per index generation: the
+    smallest row key of a token's postings is ≥ 0 exactly when no open row holds it."""
+    if lexical is None or not getattr(lexical, "n_rows", 0) or row_key is None or not (row_key >= 0).any():
+        return {}
+    postings = lexical.retriever.scores
+    indptr, indices = np.asarray(postings["indptr"]), postings["indices"]
+    if not len(indices):
+        return {}
+    private: list[np.ndarray] = []
+    step = 1 << 22  # postings per slice: bounded memory whatever the index size
+    start_tok, n_tok = 0, len(indptr) - 1
+    while start_tok < n_tok:
+        end_tok = int(np.searchsorted(indptr, indptr[start_tok] + step, side="right")) - 1
+        end_tok = min(max(end_tok, start_tok + 1), n_tok)
+        lo, hi = int(indptr[start_tok]), int(indptr[end_tok])
+        rk = row_key[np.asarray(indices[lo:hi])]
+        nonempty = start_tok + np.nonzero(np.diff(indptr[start_tok:end_tok + 1]) > 0)[0]
+        if len(nonempty):
+            mins = np.minimum.reduceat(rk, indptr[nonempty] - lo)
+            private.append(nonempty[mins >= 0])
+        start_tok = end_tok
+    wanted = set(np.concatenate(private).tolist()) if private else set()
+    if not wanted:
+        return {}
+    names = {i: t for t, i in lexical.vocab.items() if i in wanted and len(t) >= 2}
+    out: dict[str, frozenset[str]] = {}
+    for tid, token in names.items():
+        rows = np.asarray(indices[int(indptr[tid]):int(indptr[tid + 1])])
+        out[token] = frozenset(keys[k] or "*" for k in set(row_key[rows].tolist()))
+    return out
+
+
+def query_customers(cat: Catalog, text: str) -> set[str]:
+    """The customers a query is about by its words: those whose private rows alone hold one
+    of its bigrams (「秘密の取り決め」 typed by the one agent who knows it)."""
+    if not cat.private_terms or not text:
+        return set()
+    out: set[str] = set()
+    for token in tokenize(text):
+        if len(token) >= 2 and token in cat.private_terms:
+            out |= cat.private_terms[token]
+    return out
 
 
 def _row_keys(cat: Catalog, snap, restricted) -> np.ndarray:
@@ -223,6 +302,20 @@ class Reads:
     def add(self, target: str, what: str, **detail: Any) -> None:
         self.items.append((target, what, detail))
 
+    def customers(self, fields: tuple[str, ...] = ("private", "emergency_contacts")) -> set[str]:
+        """The customers whose private parts these reads showed (the scope of a logged query).
+        Personal data in a case is masked in the log anyway and says nothing about whom a
+        query is about, so it does not count by default."""
+        out = set()
+        for target, what, detail in self.items:
+            if what not in fields:
+                continue
+            if target.startswith("customer:"):
+                out.add(target.split(":", 1)[1])
+            elif detail.get("customer"):
+                out.add(str(detail["customer"]))
+        return out
+
 
 def _mask(text: str | None, lex: pii.Lexicon, kinds: set[str]) -> str | None:
     if not text:
@@ -256,8 +349,9 @@ def redact_results(results: list, docs_by_sid: dict[str, Any], viewer: Principal
                 found = _has_pii(texts, cat.lexicon)
                 if found:
                     reads.add(f"document:{r.source_id}", "personal_data", kinds=sorted(found), customer=key)
-                if r.kind == "customer" and (r.context or "").split(" > ")[0] != BASIC_CONTEXT:
-                    reads.add(f"customer:{key}", "private", context=r.context)
+                if r.kind == "note" or (r.kind == "customer" and (r.context or "").split(" > ")[0] != BASIC_CONTEXT):
+                    # every read of a private part, whatever its text (not only when a pattern fires)
+                    reads.add(f"customer:{key}", "private", document=r.source_id, context=r.context)
             out.append(r)
             continue
         if r.kind == "customer" and (r.context or "").split(" > ")[0] != BASIC_CONTEXT:
@@ -284,8 +378,11 @@ def redact_context(ctx, viewer: Principal | None, cat: Catalog, reads: Reads):
                     for c in (cat.customers.get(key, {}).get("emergency_contacts") or []) if isinstance(c, dict)]
         if contacts:
             reads.add(f"customer:{key}", "emergency_contacts", count=len(contacts))
-        if ctx.arrangements or ctx.preferences:
-            reads.add(f"customer:{key}", "private", parts=["arrangements", "preferences"])
+        parts = [name for name, present in (("arrangements", ctx.arrangements), ("preferences", ctx.preferences),
+                                            ("commitment_reasons", any(c.get("reason") or c.get("approved_by")
+                                                                       for c in ctx.commitments))) if present]
+        if parts:
+            reads.add(f"customer:{key}", "private", parts=parts)
         return replace(ctx, emergency_contacts=contacts)
     kinds: set[str] = set()
     commitments = [{"what": _mask(c.get("what"), cat.lexicon, kinds), "reason": None, "approved_by": None,
@@ -306,7 +403,7 @@ def _mask_tree(value: Any, lex: pii.Lexicon, kinds: set[str], keep_keys=STAFF_FI
 
 
 class Forbidden(PermissionError):
-    """The viewer may not see this document at all."""
+    """The viewer may not see this document (or this listing) at all."""
 
 
 def redact_document(doc: Document, viewer: Principal | None, cat: Catalog, reads: Reads) -> dict[str, Any]:
@@ -328,7 +425,7 @@ def redact_document(doc: Document, viewer: Principal | None, cat: Catalog, reads
             if contacts:
                 meta["emergency_contacts"] = contacts
                 reads.add(f"customer:{key}", "emergency_contacts", count=len(contacts), document=doc.source_id)
-            if doc.kind == "customer":
+            if doc.kind in ("customer", "note"):
                 reads.add(f"customer:{key}", "private", document=doc.source_id)
             found = _has_pii([doc.title] + [c["text"] for c in chunks], cat.lexicon)
             if found:
@@ -347,3 +444,101 @@ def redact_document(doc: Document, viewer: Principal | None, cat: Catalog, reads
     out["title"] = _mask(doc.title, cat.lexicon, kinds) or ""
     out["redacted"] = True
     return out
+
+
+# ---------------------------------------------------------------- lead reports and the search log
+
+def listed_key(cat: Catalog, kind: str, source_id: str, customer: str | None) -> str | None:
+    """The customer of a document named in a listing (reports read no meta): notes and customer
+    records from the catalog, cases by their customer column. A note the catalog does not
+    know yet (ingested after this generation) belongs to the unknown customer "" (admins only)."""
+    if kind in ("note", "customer"):
+        return cat.doc_keys.get(source_id, "") if kind == "note" else (cat.doc_keys.get(source_id) or source_id)
+    return cat.customer_key(customer) if customer else None
+
+
+def redact_listing(items: list[dict[str, Any]], viewer: Principal | None, cat: Catalog, reads: Reads,
+                   via: str) -> list[dict[str, Any]]:
+    """Document rows of a lead report (``source_id``, ``kind``, ``title``, ``customer`` …) as
+    this viewer may see them: notes of customers it is not in charge of are left out, other
+    titles have personal data masked; the private titles it does see are audited (one entry
+    per customer and response). Rows come back without their ``customer`` when it was only
+    needed for the decision."""
+    if viewer is None:
+        return items
+    out = []
+    private: dict[str, list[str]] = {}
+    for item in items:
+        kind, sid = item["kind"], item["source_id"]
+        key = listed_key(cat, kind, sid, item.get("customer"))
+        lv = level(viewer, kind, key or None) if key != "" else (FULL if viewer.role == "admin" else HIDDEN)
+        if lv == HIDDEN:
+            continue
+        row = dict(item)
+        if lv == FULL:
+            if key and kind == "note":
+                private.setdefault(key, []).append(sid)
+            elif key and _has_pii([row.get("title"), row.get("source_path")], cat.lexicon):
+                reads.add(f"document:{sid}", "personal_data", customer=key, via=via)
+        else:
+            kinds: set[str] = set()
+            row["title"] = _mask(row.get("title"), cat.lexicon, kinds) or ""
+            row["source_path"] = _mask(row.get("source_path"), cat.lexicon, kinds) or ""
+            row["redacted"] = bool(kinds)
+        out.append(row)
+    for key, ids in private.items():
+        reads.add(f"customer:{key}", "private", documents=ids[:50], count=len(ids), via=via)
+    return out
+
+
+def redact_commitments(items: list[dict[str, Any]], viewer: Principal | None, cat: Catalog, reads: Reads,
+                       via: str) -> list[dict[str, Any]]:
+    """Commitments of a lead report (``customer_id``, ``what``, ``reason``, ``approved_by`` …):
+    *why* a commitment was made and who approved it only for viewers in charge of the
+    customer (audited), the rest see what was promised and until when (``restricted``)."""
+    if viewer is None:
+        return items
+    out = []
+    seen: dict[str, int] = {}
+    for item in items:
+        key = str(item["customer_id"])
+        row = dict(item)
+        if level(viewer, "customer", key) == FULL:
+            if row.get("reason") or row.get("approved_by"):
+                seen[key] = seen.get(key, 0) + 1
+            row["restricted"] = False
+        else:
+            row.update(reason=None, approved_by=None, restricted=True,
+                       what=_mask(row.get("what"), cat.lexicon, set()))
+        out.append(row)
+    for key, n in seen.items():
+        reads.add(f"customer:{key}", "private", parts=["commitment_reasons"], count=n, via=via)
+    return out
+
+
+def log_scope(customers: set[str]) -> str:
+    """The scope a logged query is stored with: the customers it is about — whose private
+    parts its answer showed, or whose private rows alone hold one of its words — sorted and
+    comma-joined ("" = none: any lead may read the query; "*": admins only)."""
+    return ",".join(sorted((c or "*").replace(",", " ") for c in customers))
+
+
+def readable_scopes(scopes: list[str | None], viewer: Principal | None) -> list[str | None]:
+    """Which search-log scopes this viewer may read queries of: "" everyone; "C001,C002" only
+    viewers in charge of every customer named; None (rows logged before scopes existed, whose
+    text was masked by patterns alone) admins only."""
+    if viewer is None or viewer.role == "admin":
+        return list(scopes)
+    out = []
+    for scope in scopes:
+        if scope is None:
+            continue
+        if scope == "" or all(k in viewer.customers for k in scope.split(",")):
+            out.append(scope)
+    return out
+
+
+def require_admin(viewer: Principal | None, what: str) -> None:
+    """The audit log is for admins only (the route says so too; this holds if it did not)."""
+    if viewer is not None and viewer.role != "admin":
+        raise Forbidden(f"{what} is for admins only")

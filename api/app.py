@@ -1,8 +1,9 @@
 """The FastAPI application: ``POST /search``, ``GET /documents/{id}``, ``GET /healthz``,
 the OpenAPI docs and the Japanese search page at ``/``.
 
-Every failure the user can cause is a 4xx with a message that says what to fix; no
-stack trace or SQL ever reaches a response.
+Every route that returns stored content goes through the access layer
+(:mod:`hikitsugi.api.scope`); every failure the user can cause is a 4xx with a message
+that says what to fix; no stack trace or SQL ever reaches a response.
 """
 
 from __future__ import annotations
@@ -16,12 +17,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from hikitsugi.access.policy import Forbidden, Reads
 from hikitsugi.api import audit as audit_routes
 from hikitsugi.api import auth, feedback, knowledge, leads
-from hikitsugi.api.audit import record_reads
-from hikitsugi.api.deps import Principal, current_principal
-from hikitsugi.api.hardening import check_secret, document_auth_errors, mask_pii_in_logs
+from hikitsugi.api.hardening import SecurityHeaders, check_secret, document_auth_errors, mask_pii_in_logs
 from hikitsugi.api.limits import BodySizeLimit
 from hikitsugi.api.schemas import (
     DocumentOut,
@@ -30,10 +28,9 @@ from hikitsugi.api.schemas import (
     SearchRequest,
     SearchResponseOut,
 )
-from hikitsugi.config import ConfigError, get_settings
-from hikitsugi.index.filters import Filters
+from hikitsugi.api.scope import View, scoped, unscoped_routes
+from hikitsugi.config import get_settings
 from hikitsugi.search.retrieve import NoIndexError, get_snapshot
-from hikitsugi.search.service import get_document, search
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("hikitsugi.api")
@@ -65,44 +62,16 @@ def create_app() -> FastAPI:
 
     @app.post("/search", response_model=SearchResponseOut,
               responses={422: {"model": ErrorOut}, 503: {"model": ErrorOut}})
-    def post_search(req: SearchRequest, background: BackgroundTasks,
-                    principal: Principal = Depends(current_principal)) -> dict:
-        settings = get_settings()
-        try:
-            filters = None
-            if req.filters is not None:
-                f = req.filters
-                filters = Filters(list(f.kinds), list(f.customers), list(f.statuses), list(f.products),
-                                  list(f.categories), f.date_from and f.date_from.isoformat(),
-                                  f.date_to and f.date_to.isoformat())
-            resp = search(req.query, settings, k=req.k, mode=req.mode, customer=req.customer, filters=filters,
-                          viewer=principal)
-        except NoIndexError as exc:
-            raise HTTPException(503, str(exc)) from None
-        except LookupError as exc:
-            raise HTTPException(422, [{"field": "customer", "message": str(exc)}]) from None
-        except ConfigError as exc:  # the server's own files, not the caller's input
-            log.error("configuration error: %s", exc)
-            raise HTTPException(500, "server configuration error (see the server log)") from None
-        except ValueError as exc:
-            raise HTTPException(422, [{"field": "query", "message": str(exc)}]) from None
-        record_reads(settings, principal, resp.sensitive_reads, "search")
-        out = resp.to_dict()
-        out["search_id"] = feedback.log_search(background, principal, req.model_dump(mode="json"), out)
-        return out
+    def post_search(req: SearchRequest, background: BackgroundTasks, view: View = Depends(scoped())) -> dict:
+        return view.search(req, background)
 
-    @app.get("/documents/{source_id:path}", response_model=DocumentOut,
-             responses={403: {"model": ErrorOut}, 404: {"model": ErrorOut}})
-    def document(source_id: str, principal: Principal = Depends(current_principal)) -> dict:
-        settings = get_settings()
-        reads = Reads()
-        try:
-            doc = get_document(source_id, settings, viewer=principal, reads=reads)
-        except Forbidden as exc:
-            raise HTTPException(403, str(exc)) from None
+    @app.get("/documents/{source_id:path}", response_model=DocumentOut, responses={404: {"model": ErrorOut}})
+    def document(source_id: str, view: View = Depends(scoped())) -> dict:
+        """A whole document as the caller may see it. A document that does not exist and one
+        the caller may not see answer alike (404), so ids cannot be probed."""
+        doc = view.document(source_id)
         if doc is None:
-            raise HTTPException(404, f"no document with id '{source_id}'")
-        record_reads(settings, principal, reads, "document")
+            raise HTTPException(404, f"no document with id '{source_id}' that you may see")
         return doc
 
     @app.get("/", include_in_schema=False)
@@ -125,8 +94,11 @@ def create_app() -> FastAPI:
     app.include_router(auth.router)
     app.include_router(audit_routes.router)
     app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)
+    app.add_middleware(SecurityHeaders, pages=STATIC)
     document_auth_errors(app)
     mask_pii_in_logs()
     check_secret()
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for route in unscoped_routes(app):  # tests/test_access_property.py fails on these
+        log.error("route %s returns content without the access layer (hikitsugi.api.scope)", route)
     return app

@@ -6,12 +6,18 @@ log line, and a clear refusal to start with a weak token secret.
   added here once, after all routers are in, instead of on each route.
 * Log masking is installed as a log-record factory, so it covers every logger of the
   process (ours, uvicorn's, libraries') whatever handlers uvicorn configures later:
-  phone numbers, e-mail addresses and postal addresses never reach a log file.
+  phone numbers, e-mail addresses (URL-encoded too), postal addresses, the names the
+  customer records know, and credentials in query strings (``?token=``) never reach a log.
+* Security headers on every response, a Content-Security-Policy on the pages.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
+import re
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -56,7 +62,15 @@ def document_auth_errors(app: FastAPI) -> None:
     app.openapi = openapi
 
 
+def _mask_arg(value):
+    return mask_text(value) if isinstance(value, str) else value
+
+
 def mask_pii_in_logs() -> None:
+    """Install a log-record factory that masks personal data and credentials in every log
+    record of the process: each argument (uvicorn's access line keeps its five arguments,
+    which its formatter unpacks — collapsing them dropped the line with a traceback), the
+    message itself when it still carries something after that, and tracebacks."""
     old = logging.getLogRecordFactory()
     if getattr(old, "hikitsugi_masking", False):
         return
@@ -64,16 +78,74 @@ def mask_pii_in_logs() -> None:
     def factory(*args, **kwargs):
         record = old(*args, **kwargs)
         try:
+            if isinstance(record.args, tuple):
+                record.args = tuple(_mask_arg(a) for a in record.args)
+            elif isinstance(record.args, dict):
+                record.args = {k: _mask_arg(v) for k, v in record.args.items()}
             message = record.getMessage()
+            masked = mask_text(message)
+            if masked != message and not record.name.startswith("uvicorn.access"):
+                record.msg, record.args = masked, None
+            if record.exc_info and not record.exc_text:
+                record.exc_text = mask_text(logging.Formatter().formatException(record.exc_info))
         except Exception:  # a broken format string is the logger's problem, not ours
             return record
-        masked = mask_text(message)
-        if masked != message:
-            record.msg, record.args = masked, None
         return record
 
     factory.hikitsugi_masking = True
     logging.setLogRecordFactory(factory)
+
+
+class SecurityHeaders:
+    """Headers on every response: ``X-Content-Type-Options: nosniff``, ``X-Frame-Options:
+    DENY``, ``Referrer-Policy: no-referrer``; on HTML pages a Content-Security-Policy.
+
+    Our pages (``/``, ``/leads``) run only their own script: the inline scripts of the
+    shipped pages are allowed by their SHA-256 (computed from the files at start-up), so
+    an injected ``<script>`` or event handler would not run; they may connect only to this
+    server and be framed by nobody. The API reference pages (/docs, /redoc) load their
+    script from a CDN and get a looser policy."""
+
+    def __init__(self, app, pages: Path) -> None:
+        self.app = app
+        hashes = sorted({_sha256(m.group(1)) for f in pages.glob("*.html")
+                         for m in _INLINE_SCRIPT.finditer(f.read_text("utf-8"))})
+        scripts = " ".join(f"'sha256-{h}'" for h in hashes)
+        self.page_csp = ("default-src 'self'; script-src 'self' " + scripts + "; style-src 'self' 'unsafe-inline'; "
+                         "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+                         "form-action 'self'; object-src 'none'").encode()
+        self.docs_csp = (b"default-src 'self' https://cdn.jsdelivr.net; script-src 'self' 'unsafe-inline' "
+                         b"https://cdn.jsdelivr.net; style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+                         b"img-src 'self' data: https://fastapi.tiangolo.com https://cdn.jsdelivr.net; "
+                         b"frame-ancestors 'none'; object-src 'none'")
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+
+        async def with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() not in (b"x-content-type-options", b"x-frame-options", b"referrer-policy")]
+                headers += [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                            (b"referrer-policy", b"no-referrer")]
+                ctype = dict(headers).get(b"content-type", b"")
+                if ctype.startswith(b"text/html"):
+                    csp = self.docs_csp if path.startswith(("/docs", "/redoc")) else self.page_csp
+                    headers.append((b"content-security-policy", csp))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
+
+
+def _sha256(text: str) -> str:
+    return base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
 
 
 def check_secret() -> None:

@@ -1,12 +1,12 @@
 """Knowledge upkeep for leads: the conflicts list and its resolution, draft articles from
 content gaps and their acceptance, and the page ``/leads/knowledge`` that shows both.
 
-Lead and admin only. Everything returned goes through the access policy in
-:mod:`hikitsugi.insights.conflicts` / :mod:`hikitsugi.insights.drafts` (each side of a
-conflict at the caller's own level for that customer: a lead not assigned to a customer
-sees neither the text of its notes nor its commitments' reasons); the handlers here only
-translate HTTP and record the sensitive reads in the audit log, so they can move onto a
-shared access layer unchanged.
+Lead and admin only. Every route takes the caller's view (:mod:`hikitsugi.api.scope`, the
+one access layer): conflicts are read through ``view.records`` (each side at the caller's
+own level for that customer: a lead not assigned to a customer sees neither the text of
+its notes nor its commitments' reasons; the reads it does see are audited), drafts through
+``view.report`` (only logged queries whose scope the caller may read, only cases it may
+see). The handlers only translate HTTP.
 """
 
 from __future__ import annotations
@@ -14,21 +14,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path as PathParam, Query
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Query
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from hikitsugi.access.policy import Reads
-from hikitsugi.api.audit import record_reads
-from hikitsugi.api.deps import Principal, require_role
-from hikitsugi.api.leads import _session
 from hikitsugi.api.schemas import ErrorOut
+from hikitsugi.api.scope import View, scoped
 from hikitsugi.config import get_settings
 from hikitsugi.insights import conflicts as conflict_store
 from hikitsugi.insights import drafts as draft_store
 
 STATIC = Path(__file__).parent / "static"
-LEADS = require_role("lead", "admin")
+LEADS = scoped("lead", "admin")
 ERRORS = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 422: {"model": ErrorOut}}
 
 
@@ -140,35 +138,28 @@ class AcceptOut(BaseModel):
 @router.get("/conflicts", response_model=ConflictListOut)
 def list_conflicts(status: Literal["open", "resolved", "gone", "all"] = "open",
                    kind: Optional[Literal["case_case", "manual_newer", "commitment_note"]] = None,
-                   limit: int = Query(200, ge=1, le=1000), principal: Principal = Depends(LEADS),
-                   session=Depends(_session)) -> dict[str, Any]:
+                   limit: int = Query(200, ge=1, le=1000), view: View = Depends(LEADS)) -> dict[str, Any]:
     """Contradictions found at the last re-index: both sides, their dates and why (newest first)."""
-    reads = Reads()
-    out = conflict_store.list_conflicts(session, get_settings(), principal, reads, status, kind, limit)
-    record_reads(get_settings(), principal, reads, "conflicts")
-    return out
+    return view.records(conflict_store.list_conflicts, status, kind, limit, via="conflicts")
 
 
 @router.get("/conflicts/{conflict_id}", response_model=ConflictOut)
-def get_conflict(conflict_id: str = _id("conflict"), principal: Principal = Depends(LEADS),
-                 session=Depends(_session)) -> dict[str, Any]:
+def get_conflict(conflict_id: str = _id("conflict"), view: View = Depends(LEADS)) -> dict[str, Any]:
     """One conflict."""
-    reads = Reads()
     try:
-        out = conflict_store.get_conflict(session, get_settings(), conflict_id, principal, reads)
+        return view.records(conflict_store.get_conflict, conflict_id, via="conflicts")
     except conflict_store.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
-    record_reads(get_settings(), principal, reads, "conflicts")
-    return out
 
 
 @router.post("/conflicts/{conflict_id}/resolve", response_model=ConflictOut)
-def resolve_conflict(body: ResolveIn, conflict_id: str = _id("conflict"), principal: Principal = Depends(LEADS),
-                     session=Depends(_session)) -> dict[str, Any]:
+def resolve_conflict(body: ResolveIn, conflict_id: str = _id("conflict"), view: View = Depends(LEADS)) -> dict[str, Any]:
     """Mark a conflict resolved: which side wins, or both valid in different conditions. Audited."""
+    p = view.principal
     try:
-        return conflict_store.resolve(session, get_settings(), conflict_id, body.winner, body.note, principal,
-                                      principal.user, principal.source)
+        return view.records(lambda session, settings, principal, _reads: conflict_store.resolve(
+            session, settings, conflict_id, body.winner, body.note, principal, principal.user, p.source),
+            via="conflicts")
     except conflict_store.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
     except PermissionError as exc:
@@ -182,34 +173,33 @@ def resolve_conflict(body: ResolveIn, conflict_id: str = _id("conflict"), princi
 @router.get("/drafts", response_model=DraftListOut)
 def list_drafts(days: Optional[int] = Query(None, ge=1, le=3650, description="Window of the content gaps "
                                                                              "(default analytics_days)."),
-                limit: int = Query(20, ge=1, le=200), _: Principal = Depends(LEADS),
-                session=Depends(_session)) -> dict[str, Any]:
-    """A draft article per content gap: title, phrasings, and symptoms / cause / fix from later cases, each
-    sentence with its source."""
+                limit: int = Query(20, ge=1, le=200), view: View = Depends(LEADS)) -> dict[str, Any]:
+    """A draft article per content gap the caller may read: title, phrasings, and symptoms / cause / fix from
+    later cases, each sentence with its source."""
     settings = get_settings()
     days = days or settings.analytics_days
-    return {"days": days, "items": [d.to_dict() for d in draft_store.build_drafts(session, settings, days, limit)]}
+    return {"days": days, "items": [d.to_dict() for d in view.report(draft_store.build_drafts, settings, days, limit)]}
 
 
 @router.get("/drafts/{draft_id}", response_model=DraftOut)
-def get_draft(draft_id: str = _id("draft"), days: Optional[int] = Query(None, ge=1, le=3650), _: Principal = Depends(LEADS),
-              session=Depends(_session)) -> dict[str, Any]:
+def get_draft(draft_id: str = _id("draft"), days: Optional[int] = Query(None, ge=1, le=3650),
+              view: View = Depends(LEADS)) -> dict[str, Any]:
     """One draft."""
     try:
-        return draft_store.get_draft(session, get_settings(), draft_id, days).to_dict()
+        return view.report(draft_store.get_draft, get_settings(), draft_id, days).to_dict()
     except draft_store.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
 
 
 @router.post("/drafts/{draft_id}/accept", response_model=AcceptOut)
 def accept_draft(background: BackgroundTasks, body: AcceptIn = AcceptIn(), draft_id: str = _id("draft"),
-                 days: Optional[int] = Query(None, ge=1, le=3650), principal: Principal = Depends(LEADS),
-                 session=Depends(_session)) -> dict[str, Any]:
+                 days: Optional[int] = Query(None, ge=1, le=3650), view: View = Depends(LEADS)) -> dict[str, Any]:
     """Accept a draft: write it to the knowledge folder as a manual (audited) and ingest it in the background."""
     settings = get_settings()
+    p = view.principal
     try:
-        out = draft_store.accept(session, settings, draft_id, principal.user, principal.role, principal.key_id,
-                                 principal.source, ingest=False, days=days)
+        out = view.report(draft_store.accept, settings, draft_id, p.user, p.role, p.key_id, p.source, ingest=False,
+                          days=days)
     except draft_store.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
     if body.ingest:

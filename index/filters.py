@@ -44,11 +44,14 @@ def to_epoch(value: str | None, end_of_day: bool = False) -> float:
         d = dateparser.parse(str(value))
     except (ValueError, OverflowError) as exc:
         raise ValueError(f"not a date: '{value}' (use YYYY-MM-DD)") from exc
-    if end_of_day and len(str(value).strip()) <= 10:
-        d = d + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+    if end_of_day and len(str(value).strip()) <= 10:  # the last instant of that day (9999-12-31 has no next day)
+        d = d.replace(hour=23, minute=59, second=59, microsecond=999999)
     if d.tzinfo is None:
         d = d.replace(tzinfo=dt.timezone(dt.timedelta(hours=9)))
-    return d.timestamp()
+    try:
+        return d.timestamp()
+    except (OverflowError, ValueError):  # before 0001-01-01 UTC or after 9999-12-31 UTC
+        return float("-inf") if d.year < 2 else float("inf")
 
 
 def code_value(value: object) -> str:

@@ -1,6 +1,8 @@
 """Index snapshots: build a complete new generation, then switch to it atomically.
 
-Each generation is a directory ``index/gen-<timestamp>`` with the FAISS index, the
+Each generation is a directory ``index/gen-<timestamp>`` with the chunk vectors
+(``vectors.npy``) and the vector index built over them (:mod:`hikitsugi.index.vectors`: exact
+below ``ann_min_rows``, approximate above — this is the one place that decides), the
 lexical index and a manifest. The file ``index/CURRENT`` names the live generation and
 is replaced with ``os.replace`` (atomic on POSIX), so a reader sees either the old or
 the new index, never a mix, and a crash during a build leaves the old one serving.
@@ -19,17 +21,20 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-import faiss
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hikitsugi.config import Settings
 from hikitsugi.embedding.encoder import model_id
+from hikitsugi.index import generations
 from hikitsugi.index.filters import CODED_FIELDS, code_value, to_epoch
 from hikitsugi.index.hooks import pause_at
 from hikitsugi.index.lexical import LexicalIndex
+from hikitsugi.index.vectors import VectorIndex, build_index, load_index
+from hikitsugi.index.vectors.base import VECTORS_FILE
 from hikitsugi.ingest.sentences import split_sentences
 from hikitsugi.storage.schema import Chunk, Document, Embedding
 
@@ -37,11 +42,24 @@ KEEP_GENERATIONS = 2
 
 
 @dataclass
+class _Row:
+    id: int
+    document_id: int
+    context: str
+    text: str
+    title: str
+    kind: str
+    customer: str | None
+    occurred_at: str | None
+    meta: dict | None
+
+
+@dataclass
 class Snapshot:
     """One generation, loaded. Row i of every array is the same chunk in both indexes."""
 
     name: str
-    dense: faiss.Index  # IndexFlatIP, row order = chunk_ids
+    dense: VectorIndex  # row order = chunk_ids; .kind says which backend
     lexical: LexicalIndex
     chunk_ids: np.ndarray
     doc_ids: np.ndarray
@@ -61,27 +79,65 @@ def current_name(index_dir: Path) -> str | None:
         return None
 
 
-def build_snapshot(session: Session, settings: Settings) -> str:
-    """Write a new generation from the database and make it current; return its name."""
+class GenerationGone(RuntimeError):
+    """Rows of a published generation were purged before this machine could rebuild it
+    (a newer generation is current by then: follow that one)."""
+
+
+def build_snapshot(session: Session, settings: Settings, chunk_ids: np.ndarray | None = None,
+                   name: str | None = None, before_switch: Callable[[str], None] | None = None) -> str:
+    """Write a new generation from the database and make it current; return its name.
+
+    Without ``chunk_ids`` the generation holds the live rows and is *published* in the
+    database (:mod:`hikitsugi.index.generations`) before it becomes current, so every API
+    replica follows it. With ``chunk_ids`` and ``name`` (a replica following a published
+    generation) it holds exactly those rows — whatever a later re-index has made live
+    meanwhile — and raises :class:`GenerationGone` when some were purged already.
+    ``before_switch(name)`` runs when the generation is complete on disk, just before
+    ``CURRENT`` names it (a server preloads it there, so no query waits for the load).
+    """
     t0 = time.perf_counter()
     mid = model_id(settings)
-    rows = session.execute(
-        select(Chunk.id, Chunk.document_id, Chunk.context, Chunk.text, Document.title, Document.kind,
-               Document.customer, Document.occurred_at, Document.meta, Embedding.vector)
-        .join(Document, Document.id == Chunk.document_id)
-        .join(Embedding, (Embedding.embed_hash == Chunk.embed_hash) & (Embedding.model == mid), isouter=True)
-        .where(Document.retired_at.is_(None))
-        .order_by(Chunk.id)
-    ).all()
-    missing = [r.id for r in rows if r.vector is None]
+    query = (select(Chunk.id, Chunk.document_id, Chunk.context, Chunk.text, Document.title, Document.kind,
+                    Document.customer, Document.occurred_at, Document.meta, Embedding.vector)
+             .join(Document, Document.id == Chunk.document_id)
+             .join(Embedding, (Embedding.embed_hash == Chunk.embed_hash) & (Embedding.model == mid), isouter=True))
+    if chunk_ids is None:
+        query, wanted = query.where(Document.retired_at.is_(None)), None
+    elif len(chunk_ids):
+        # One range scan, filtered here: an IN list of a million ids is not a query.
+        query = query.where(Chunk.id >= int(chunk_ids.min()), Chunk.id <= int(chunk_ids.max()))
+        wanted = set(chunk_ids.tolist())
+    else:
+        query, wanted = query.where(Chunk.id < 0), set()
+    # Streamed, with the vectors copied into one preallocated matrix as they arrive: at
+    # 1,000,000 chunks, holding every row with its vector bytes as Python objects first
+    # took several GiB more than the matrix itself.
+    rows, vec_parts = [], []
+    result = session.execute(query.order_by(Chunk.id).execution_options(yield_per=20000))
+    missing = 0
+    for part in result.partitions():
+        buf = []
+        for r in part:
+            if wanted is not None and r.id not in wanted:
+                continue
+            if r.vector is None:
+                missing += 1
+                continue
+            buf.append(r.vector)
+            rows.append(_Row(r.id, r.document_id, r.context, r.text, r.title, r.kind, r.customer, r.occurred_at,
+                             r.meta))
+        if buf:
+            vec_parts.append(np.frombuffer(b"".join(buf), dtype=np.float32).reshape(len(buf), -1))
+    if wanted is not None and len(rows) + missing != len(wanted):
+        raise GenerationGone(f"{len(wanted) - len(rows) - missing} of the generation's {len(wanted)} chunks are no "
+                             "longer in the database")
     if missing:
-        raise RuntimeError(f"{len(missing)} chunks have no stored embedding for model {mid}; run ingest again")
+        raise RuntimeError(f"{missing} chunks have no stored embedding for model {mid}; run ingest again")
     ids = np.array([r.id for r in rows], dtype=np.int64)
-    vecs = np.frombuffer(b"".join(r.vector for r in rows), dtype=np.float32).reshape(len(rows), -1) if rows \
-        else np.zeros((0, 384), dtype=np.float32)
-    dense = faiss.IndexFlatIP(vecs.shape[1])
-    if len(ids):
-        dense.add(vecs)
+    vecs = np.concatenate(vec_parts) if vec_parts else np.zeros((0, 384), dtype=np.float32)
+    del vec_parts
+    dense = build_index(vecs, settings)
     vocab: dict[str, list[str]] = {f: [""] for f in CODED_FIELDS}
     lookup: dict[str, dict[str, int]] = {f: {"": 0} for f in CODED_FIELDS}
     codes = {f: np.zeros(len(rows), dtype=np.int32) for f in CODED_FIELDS}
@@ -97,31 +153,44 @@ def build_snapshot(session: Session, settings: Settings) -> str:
             codes[f][i] = lookup[f][c]
     dates = np.array([to_epoch(r.occurred_at) if r.occurred_at else np.nan for r in rows], dtype=np.float64)
     sent_vecs, sent_ptr = _sentence_vectors(session, settings, mid, rows, vecs.shape[1])
-    lexical = LexicalIndex.build([lexical_text(r.title, r.context, r.text) for r in rows],
+    lexical = LexicalIndex.build((lexical_text(r.title, r.context, r.text) for r in rows),
                                  settings.bm25_k1, settings.bm25_b)
     index_dir = settings.index_dir
     index_dir.mkdir(parents=True, exist_ok=True)
-    name = f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{int(time.time_ns() % 1_000_000)}"
+    name = name or f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{int(time.time_ns() % 1_000_000)}"
     tmp = index_dir / f".{name}.tmp"
     tmp.mkdir()
-    faiss.write_index(dense, str(tmp / "dense.faiss"))
+    np.save(tmp / VECTORS_FILE, vecs)
+    dense.save(tmp)
     lexical.save(tmp / "lexical")
-    np.savez(tmp / "rows.npz", chunk_ids=ids, doc_ids=np.array([r.document_id for r in rows], dtype=np.int64),
+    doc_ids = np.array([r.document_id for r in rows], dtype=np.int64)
+    np.savez(tmp / "rows.npz", chunk_ids=ids, doc_ids=doc_ids,
              dates=dates, **{f"code_{f}": c for f, c in codes.items()})
-    np.savez(tmp / "sentences.npz", vecs=sent_vecs, ptr=sent_ptr)
+    np.save(tmp / "sent_vecs.npy", sent_vecs)  # .npy, so a server can memory-map them
+    np.save(tmp / "sent_ptr.npy", sent_ptr)
     manifest = {"model": mid, "chunks": len(rows), "dim": int(vecs.shape[1]), "vocab": vocab,
+                "vector_index": dense.kind,
                 "sentence_kinds": sentence_kinds(settings), "sentences": int(len(sent_vecs)),
                 "built_s": round(time.perf_counter() - t0, 2)}
     (tmp / "manifest.json").write_text(json.dumps(manifest))
     _fsync_dir(tmp)
     pause_at("snapshot")
     os.replace(tmp, index_dir / name)
-    cur_tmp = index_dir / ".CURRENT.tmp"
+    if chunk_ids is None:
+        generations.publish(session, name, mid, ids, doc_ids)
+    if before_switch is not None:
+        before_switch(name)
+    switch_current(index_dir, name)
+    return name
+
+
+def switch_current(index_dir: Path, name: str) -> None:
+    """Name a complete generation in ``CURRENT`` (atomic) and prune old generations."""
+    cur_tmp = index_dir / f".CURRENT.{os.getpid()}.tmp"
     cur_tmp.write_text(name)
     os.replace(cur_tmp, index_dir / "CURRENT")
-    _fsync_dir(index_dir)
+    _fsync_dir(index_dir, recursive=False)
     _prune(index_dir, keep=name)
-    return name
 
 
 def _sentence_vectors(session: Session, settings: Settings, mid: str, rows: list,
@@ -193,7 +262,7 @@ def cleanup_leftovers(index_dir: Path) -> int:
     """Remove what a killed build left behind. Only call while holding the re-index lock
     (no other build can be in progress then). Returns the number of entries removed."""
     n = 0
-    for p in list(index_dir.glob(".gen-*.tmp")) + list(index_dir.glob(".CURRENT.tmp")):
+    for p in list(index_dir.glob(".gen-*.tmp")) + list(index_dir.glob(".CURRENT*.tmp")):
         if p.is_dir():
             shutil.rmtree(p, ignore_errors=True)
         else:
@@ -202,23 +271,39 @@ def cleanup_leftovers(index_dir: Path) -> int:
     return n
 
 
-def load_snapshot(index_dir: Path, name: str) -> Snapshot:
+def load_snapshot(index_dir: Path, name: str, settings: Settings | None = None) -> Snapshot:
+    """Open a generation: its vector index (approximate backends memory-map the vectors),
+    lexical index, row attributes and sentence vectors (memory-mapped too)."""
+    from hikitsugi.config import get_settings
+
+    settings = settings or get_settings()
     gen = index_dir / name
-    dense = faiss.read_index(str(gen / "dense.faiss"))
+    manifest = json.loads((gen / "manifest.json").read_text())
+    if (gen / VECTORS_FILE).exists():
+        dense = load_index(gen, manifest.get("vector_index", "exact"), settings)
+    else:  # a generation written before vectors.npy: its flat FAISS index holds the vectors
+        import faiss
+
+        from hikitsugi.index.vectors.exact import ExactIndex
+
+        flat = faiss.read_index(str(gen / "dense.faiss"))
+        dense = ExactIndex(flat.reconstruct_n(0, flat.ntotal) if flat.ntotal else np.zeros((0, flat.d), np.float32))
     lexical = LexicalIndex.load(gen / "lexical")
     arr = np.load(gen / "rows.npz")
-    manifest = json.loads((gen / "manifest.json").read_text())
     codes = {f: arr[f"code_{f}"] for f in CODED_FIELDS}
     sent_vecs = sent_ptr = None
-    if (gen / "sentences.npz").exists():
+    if (gen / "sent_vecs.npy").exists():
+        sent_vecs = np.load(gen / "sent_vecs.npy", mmap_mode="r")
+        sent_ptr = np.load(gen / "sent_ptr.npy")
+    elif (gen / "sentences.npz").exists():
         with np.load(gen / "sentences.npz") as sarr:
             sent_vecs, sent_ptr = sarr["vecs"], sarr["ptr"]
     return Snapshot(name, dense, lexical, arr["chunk_ids"], arr["doc_ids"], codes, arr["dates"], manifest,
                     sent_vecs, sent_ptr)
 
 
-def _fsync_dir(path: Path) -> None:
-    for f in path.rglob("*"):
+def _fsync_dir(path: Path, recursive: bool = True) -> None:
+    for f in path.rglob("*") if recursive else path.iterdir():
         if f.is_file():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())

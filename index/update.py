@@ -43,7 +43,10 @@ from tqdm import tqdm
 
 from hikitsugi.config import Settings
 from hikitsugi.embedding.encoder import get_embedder, model_id
+from hikitsugi.index import generations, identity
+from hikitsugi.index.distributed import RayCluster, connect
 from hikitsugi.index.hooks import after_generation, pause_at
+from hikitsugi.index.vectors import choose_backend
 from hikitsugi.index.snapshot import (
     build_snapshot,
     cleanup_leftovers,
@@ -96,6 +99,7 @@ class IngestReport:
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))  # seconds per stage
     columns: dict[str, list[str]] = field(default_factory=dict)  # export file → "field ← column (how)" lines
     hooks: dict[str, str] = field(default_factory=dict)  # after-generation hook → its summary (e.g. conflicts found)
+    cluster: dict | None = None  # reindex --ray: the cluster and what each node did (index.distributed)
 
     @property
     def changed(self) -> bool:
@@ -204,11 +208,12 @@ def _apply_file(session: Session, res: FileResult, settings: Settings, report: I
     key, rel = res.source.key, res.source.rel
     existing = {d.source_id: d for d in session.scalars(
         select(Document).where(Document.source_key == key, Document.retired_at.is_(None)))}
-    docs: dict[str, ParsedDoc] = {}
-    for raw in res.docs:
-        doc = _normalized(raw)
-        docs.setdefault(doc.source_id, doc)
-    elsewhere = _live_by_source_id(session, [sid for sid in docs if sid not in existing])
+    ids = identity.assign(session, [_normalized(raw) for raw in res.docs], key, rel, res.source.root, existing,
+                          str(res.source.path))
+    if ids.problems:  # ids another source holds: named, and the file is read again next run
+        report.files_failed += 1
+        report.problems.extend(f"{res.source.path}: {p}" for p in ids.problems)
+    docs, elsewhere = ids.docs, ids.replaces
     now = _now()
     new_rows: list[Document] = []
     for sid, doc in docs.items():
@@ -243,6 +248,13 @@ def _apply_file(session: Session, res: FileResult, settings: Settings, report: I
     session.add(src)
 
 
+def _has_live_documents(session: Session, key: str) -> bool:
+    """Does this file still have live documents? (Not when another source's document of the
+    same name once replaced them: then an unchanged file must be read again.)"""
+    return session.scalar(select(Document.id).where(Document.source_key == key, Document.retired_at.is_(None))
+                          .limit(1)) is not None
+
+
 def _retire_source(session: Session, src: Source, report: IngestReport) -> None:
     """A file is gone: retire its live documents and forget the file (one transaction)."""
     n = session.execute(update(Document).where(Document.source_key == src.path, Document.retired_at.is_(None))
@@ -251,7 +263,8 @@ def _retire_source(session: Session, src: Source, report: IngestReport) -> None:
     session.delete(src)
 
 
-def embed_missing(session: Session, settings: Settings, report: IngestReport) -> None:
+def embed_missing(session: Session, settings: Settings, report: IngestReport,
+                  cluster: RayCluster | None = None) -> None:
     """Embed every live chunk text (and, for ``sentence_kinds``, every sentence of it)
     that has no stored vector for the configured model.
 
@@ -269,17 +282,24 @@ def embed_missing(session: Session, settings: Settings, report: IngestReport) ->
     pending = {r.embed_hash: embed_text(r.title, r.context, r.text) for r in rows}
     sentences = _missing_sentences(session, settings, mid)
     pending.update(sentences)
-    todo = list(pending)
+    # Chunk vectors first (a chunk is searchable with its own vector; sentence vectors only
+    # refine it), each kind shortest first so that one commit's texts are of about one length.
+    todo = sorted(pending, key=lambda h: (h in sentences, len(pending[h])))
     if not todo:
         report._tick("embed", t0)
         return
-    embedder = get_embedder(settings)
     bs = settings.embed_batch_size * 8
+    parts = [todo[i:i + bs] for i in range(0, len(todo), bs)]
+    if cluster is None:
+        embedder = get_embedder(settings)
+        done = ((i, embedder.embed_passages([pending[h] for h in part], settings.embed_batch_size))
+                for i, part in enumerate(parts))
+    else:  # the same batches, embedded on the cluster; stored here as they finish
+        done = cluster.embed([[pending[h] for h in part] for part in parts])
     with tqdm(total=len(todo), desc="embedding", unit="text", file=sys.stderr,
               disable=None) as bar:
-        for i in range(0, len(todo), bs):
-            part = todo[i:i + bs]
-            vecs = embedder.embed_passages([pending[h] for h in part], settings.embed_batch_size)
+        for i, vecs in done:
+            part = parts[i]
             session.add_all(Embedding(model=mid, embed_hash=h, vector=v.tobytes()) for h, v in zip(part, vecs))
             session.commit()  # vectors are reusable even if the run dies later
             n_sent = sum(h in sentences for h in part)
@@ -321,6 +341,9 @@ def index_is_current(session: Session, settings: Settings) -> bool:
         return False
     if manifest.get("model") != model_id(settings) or manifest.get("sentence_kinds") != sentence_kinds(settings):
         return False
+    if manifest.get("vector_index", "exact") != choose_backend(settings.vector_index, len(chunk_ids),
+                                                              settings.ann_min_rows, settings.ann_backend):
+        return False  # the vector index setting (or the size threshold) calls for another backend
     live = session.scalars(select(Chunk.id).join(Document, Document.id == Chunk.document_id)
                            .where(Document.retired_at.is_(None))).all()
     return len(live) == len(chunk_ids) and set(live) == set(chunk_ids.tolist())
@@ -335,6 +358,8 @@ def purge_retired(session: Session, settings: Settings, report: IngestReport | N
             referenced = set(load_rows(settings.index_dir, name)[2].tolist())
         except (OSError, ValueError, KeyError):
             return 0  # cannot tell what is served: keep everything
+    # the published generation and those live API replicas still serve (index.generations)
+    referenced |= generations.in_use_doc_ids(session, settings.replica_ttl_s)
     ids = [i for i in session.scalars(select(Document.id).where(Document.retired_at.is_not(None)))
            if i not in referenced]
     for i in range(0, len(ids), 500):
@@ -351,10 +376,11 @@ def _has_retired(session: Session) -> bool:
     return session.scalar(select(Document.id).where(Document.retired_at.is_not(None)).limit(1)) is not None
 
 
-def _publish(session: Session, settings: Settings, report: IngestReport, force: bool) -> None:
+def _publish(session: Session, settings: Settings, report: IngestReport, force: bool,
+             cluster: RayCluster | None = None) -> None:
     """Embed what is missing, build and switch to a new generation when the DB moved on,
     then purge the versions only the previous generation used."""
-    embed_missing(session, settings, report)
+    embed_missing(session, settings, report, cluster)
     t = time.perf_counter()
     if force or not index_is_current(session, settings):
         report.snapshot = build_snapshot(session, settings)
@@ -390,7 +416,7 @@ def _prepare(session: Session, settings: Settings, report: IngestReport) -> None
 
 
 def _run(entries: list[SourceEntry], settings: Settings, report: IngestReport, delete_missing: bool,
-         force_snapshot: bool) -> None:
+         force_snapshot: bool, cluster: RayCluster | None = None) -> None:
     session = session_for(settings.db_url)
     try:
         _prepare(session, settings, report)
@@ -418,8 +444,11 @@ def _run(entries: list[SourceEntry], settings: Settings, report: IngestReport, d
             for f in files:
                 seen.setdefault(f.key, (f, entry))
         report.files_seen = len(seen)
-        for f, entry in tqdm(seen.values(), desc="parsing", unit="file", file=sys.stderr, disable=None):
-            _ingest_one(session, f, settings, entry.mapping, report, entry.kind)
+        if cluster is None:
+            for f, entry in tqdm(seen.values(), desc="parsing", unit="file", file=sys.stderr, disable=None):
+                _ingest_one(session, f, settings, entry.mapping, report, entry.kind)
+        else:
+            _ingest_on_cluster(session, list(seen.values()), settings, report, cluster)
         if delete_missing:
             listed = {e.root for e in entries}
             for src in session.scalars(select(Source)).all():
@@ -428,7 +457,7 @@ def _run(entries: list[SourceEntry], settings: Settings, report: IngestReport, d
                 _retire_source(session, src, report)
                 session.commit()
                 report.files_deleted += 1
-        _publish(session, settings, report, force_snapshot)
+        _publish(session, settings, report, force_snapshot, cluster)
     finally:
         session.close()
 
@@ -450,14 +479,26 @@ def ingest_paths(paths: list[Path], settings: Settings, mapping: dict[str, str] 
     return report
 
 
-def reindex(entries: list[SourceEntry], settings: Settings, wait_lock: bool = False) -> IngestReport:
+def reindex(entries: list[SourceEntry], settings: Settings, wait_lock: bool = False,
+            ray: str | None = None) -> IngestReport:
     """Bring the index in line with the sources: ingest new and changed files, retire the
     documents of files that are gone (from disk or from the sources), publish a new
-    generation. Raises :class:`LockBusy` when another run holds the lock."""
+    generation. Raises :class:`LockBusy` when another run holds the lock.
+
+    ``ray`` (``auto``, an address or ``local``) parses and embeds on a Ray cluster
+    (:mod:`hikitsugi.index.distributed`); raises its ``ClusterError`` when the cluster
+    cannot finish (nothing new is published then)."""
     t0 = time.perf_counter()
     report = IngestReport()
-    with index_lock(settings, wait=wait_lock, command="reindex"):
-        _run(entries, settings, report, delete_missing=True, force_snapshot=False)
+    with index_lock(settings, wait=wait_lock, command="reindex" + (f" --ray {ray}" if ray else "")):
+        if ray is None:
+            _run(entries, settings, report, delete_missing=True, force_snapshot=False)
+        else:
+            with connect(ray, settings) as cluster:
+                try:
+                    _run(entries, settings, report, delete_missing=True, force_snapshot=False, cluster=cluster)
+                finally:
+                    report.cluster = cluster.summary()
     report.seconds = round(time.perf_counter() - t0, 2)
     return report
 
@@ -495,28 +536,36 @@ def _adopt_legacy(session: Session, src: SourceFile) -> Source | None:
     return row
 
 
-def _ingest_one(session: Session, src: SourceFile, settings: Settings, mapping: dict[str, str] | None,
-                report: IngestReport, kind: str | None = None) -> None:
+def _changed_bytes(session: Session, src: SourceFile, settings: Settings, mapping: dict[str, str] | None,
+                   report: IngestReport, kind: str | None) -> tuple[bytes, str | None, Source | None] | None:
+    """The file's bytes, parse hash and previous row when it must be parsed; None when it
+    is unchanged (counted) or too large (a problem)."""
     t = time.perf_counter()
     size = src.path.stat().st_size
     if size > settings.max_file_mb * 1024 * 1024:
         report.files_failed += 1
         report.problems.append(f"{src.path}: {size / 2**20:.0f} MB is larger than the {settings.max_file_mb} MB limit "
                                "(HIKITSUGI_MAX_FILE_MB) — skipped")
-        return
+        return None
     data = src.path.read_bytes()
     ph = _parse_hash(kind, mapping)
     prev = session.get(Source, src.key) or _adopt_legacy(session, src)
     if prev is not None and prev.file_hash == file_hash(data) and prev.status == "ok" and prev.parse_hash == ph \
-            and prev.rel == src.rel:
+            and prev.rel == src.rel and _has_live_documents(session, src.key):
         if src.root and prev.root != src.root:
             prev.root = src.root
         session.commit()
         report.files_unchanged += 1
         report._tick("parse", t)
-        return
-    res = parse_bytes(src, data, mapping)
-    t = report._tick("parse", t)
+        return None
+    report._tick("parse", t)
+    return data, ph, prev
+
+
+def _apply_parsed(session: Session, src: SourceFile, res: FileResult, settings: Settings, report: IngestReport,
+                  kind: str | None, ph: str | None, prev: Source | None) -> None:
+    """Write one parsed file in one transaction (or record why it was skipped)."""
+    t = time.perf_counter()
     if res.error:
         session.rollback()
         report.files_failed += 1
@@ -531,7 +580,10 @@ def _ingest_one(session: Session, src: SourceFile, settings: Settings, mapping: 
     chunk_before = report.timings["chunk"]
     try:
         # a file with pages left out (no OCR yet) gets a parse hash that never matches: read again next run
+        failed = report.files_failed
         _apply_file(session, res, settings, report, "retry" if res.retry else ph)
+        if report.files_failed > failed:  # records left out (ids another source holds): read again next run
+            session.get(Source, src.key).parse_hash = "retry"
         session.commit()
     except Exception:
         session.rollback()
@@ -543,3 +595,38 @@ def _ingest_one(session: Session, src: SourceFile, settings: Settings, mapping: 
     else:
         report.files_changed += 1
     pause_at("parse")
+
+
+def _ingest_one(session: Session, src: SourceFile, settings: Settings, mapping: dict[str, str] | None,
+                report: IngestReport, kind: str | None = None) -> None:
+    got = _changed_bytes(session, src, settings, mapping, report, kind)
+    if got is None:
+        return
+    data, ph, prev = got
+    t = time.perf_counter()
+    res = parse_bytes(src, data, mapping)
+    report._tick("parse", t)
+    _apply_parsed(session, src, res, settings, report, kind, ph, prev)
+
+
+def _ingest_on_cluster(session: Session, files: list[tuple[SourceFile, SourceEntry]], settings: Settings,
+                       report: IngestReport, cluster: RayCluster) -> None:
+    """As :func:`_ingest_one` for every file, with the parsing on the cluster: files are
+    checked (hash) and written here, in the same order, one transaction each."""
+
+    def changed():
+        for f, entry in files:
+            got = _changed_bytes(session, f, settings, entry.mapping, report, entry.kind)
+            session.commit()  # nothing of this file stays open while others are written
+            if got is not None:
+                data, ph, prev = got
+                yield (f, entry, ph, prev), f, data, entry.mapping
+
+    t = time.perf_counter()
+    for (f, entry, ph, prev), res in tqdm(cluster.parse(changed()), desc="parsing", unit="file", file=sys.stderr,
+                                          disable=None):
+        report._tick("parse", t)
+        if prev is not None:
+            prev = session.get(Source, prev.path)
+        _apply_parsed(session, f, res, settings, report, entry.kind, ph, prev)
+        t = time.perf_counter()

@@ -283,7 +283,6 @@ def compare(advice: str, newer: str, *, kind: str, idf: dict[str, float] | None 
     adv_sents = sentences(advice)
     topic_terms = terms(topic)
     adv_terms = [terms(s) | topic_terms for s in adv_sents]
-    adv_all = set().union(*adv_terms) if adv_terms else set()
     found: dict[str, Signal] = {}
 
     def add(sig: Signal) -> None:

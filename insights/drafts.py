@@ -43,7 +43,7 @@ from hikitsugi.access import policy as access
 from hikitsugi.access.audit import append as audit_append
 from hikitsugi.config import Settings
 from hikitsugi.ingest.normalize import normalize
-from hikitsugi.insights.reports import _embed_cached, content_gaps
+from hikitsugi.insights.reports import ReportScope, _embed_cached, content_gaps
 from hikitsugi.insights.searchlog import SearchLog
 from hikitsugi.storage.schema import Chunk, Document, Embedding
 
@@ -144,15 +144,20 @@ def _add(lines: list[Line], text: str, source: dict[str, Any]) -> None:
 
 
 def build_drafts(session: Session, settings: Settings, days: int | None = None, limit: int = 20,
-                 embed: Callable[[list[str]], np.ndarray] | None = None) -> list[Draft]:
-    """One draft per content gap cluster (biggest first)."""
+                 embed: Callable[[list[str]], np.ndarray] | None = None, *, scope: ReportScope) -> list[Draft]:
+    """One draft per content gap cluster (biggest first), as the caller (``scope``) may see
+    it: only the logged queries whose scope it may read (the gaps report's rule) and the
+    cases it may see; the CLI passes ``reports.TRUSTED``."""
     days = days or settings.analytics_days
-    gaps = content_gaps(session, settings, days, limit=limit, embed=embed)
+    gaps = content_gaps(session, settings, days, limit=limit, embed=embed, scope=scope)
     if not gaps["clusters"]:
         return []
     lex = access.catalog(session, settings.db_url, None).lexicon
     mask = lambda t: masking.mask(t, lex)[0]  # noqa: E731 - one rule for every sentence of every draft
     cases = _cases(session, settings)
+    seen = {r["source_id"] for r in scope.documents(
+        [{"kind": "case", "source_id": c["id"], "title": c["title"]} for c in cases], "drafts")}
+    cases = [c for c in cases if c["id"] in seen]
     cmat = np.stack([c["vector"] for c in cases]) if cases else np.zeros((0, 1), dtype=np.float32)
     if len(cases):
         cmat = cmat / np.maximum(np.linalg.norm(cmat, axis=1, keepdims=True), 1e-12)
@@ -176,7 +181,7 @@ def build_drafts(session: Session, settings: Settings, days: int | None = None, 
                 if since is None or str(c["date"])[:10] >= since:
                     picked.append((float(sims[i]), c))
         central = qs[0] if qs[0]["query"] == cl["label"] else next((q for q in qs if q["query"] == cl["label"]), qs[0])
-        qsrc = lambda q: {"type": "query", "id": q["query"], "count": q["count"],  # noqa: E731
+        qsrc = lambda q: {"type": "query", "id": mask(q["query"]), "count": q["count"],  # noqa: E731
                           "last_seen": q["last_seen"], "label": f"検索ログ（{q['count']}回、最終 {str(q['last_seen'])[:10]}）"}
         queries = [Line(mask(q["example"] or q["query"]), [qsrc(q)]) for q in qs]
         d = Draft(draft_id(cl["label"]), mask(central["example"] or central["query"]), qsrc(central), queries,
@@ -233,8 +238,8 @@ def to_markdown(d: Draft) -> str:
 
 
 def get_draft(session: Session, settings: Settings, did: str, days: int | None = None,
-              embed: Callable[[list[str]], np.ndarray] | None = None) -> Draft:
-    for d in build_drafts(session, settings, days, limit=500, embed=embed):
+              embed: Callable[[list[str]], np.ndarray] | None = None, *, scope: ReportScope) -> Draft:
+    for d in build_drafts(session, settings, days, limit=500, embed=embed, scope=scope):
         if d.id == did:
             return d
     raise NotFound(f"no draft '{did}' (drafts follow the content gaps of the last {days or settings.analytics_days} days)")
@@ -257,9 +262,11 @@ def _listed(settings: Settings, folder: Path) -> bool | None:
 
 def accept(session: Session, settings: Settings, did: str, actor: str, role: str | None = None,
            key_id: str | None = None, source: str | None = None, ingest: bool = True,
-           days: int | None = None, embed: Callable[[list[str]], np.ndarray] | None = None) -> dict[str, Any]:
-    """Write a draft into the knowledge folder (audited) and, with ``ingest``, ingest it as a manual."""
-    d = get_draft(session, settings, did, days, embed)
+           days: int | None = None, embed: Callable[[list[str]], np.ndarray] | None = None, *,
+           scope: ReportScope) -> dict[str, Any]:
+    """Write a draft (as ``scope`` sees it) into the knowledge folder (audited) and, with
+    ``ingest``, ingest it as a manual."""
+    d = get_draft(session, settings, did, days, embed, scope=scope)
     folder = settings.knowledge_path
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"gap-{d.id}.md"

@@ -15,6 +15,14 @@
 
 Every function takes an open session and returns plain JSON-able data; the API
 (``api/leads.py``), the lead page and ``hikitsugi eval live`` all call them.
+
+Every report that shows stored content takes a ``scope`` (:class:`ReportScope`, keyword
+only, no default): the access layer that decides what the caller may see — which logged
+queries (by the customers whose private parts their answers showed), which documents
+(notes of customers the caller is not in charge of are left out, titles masked), which
+parts of a commitment (its reason and approver are private). The API passes the
+caller's view (``hikitsugi.api.scope``); in-process tools (CLI, evaluation) pass
+:data:`TRUSTED`. A report never decides that itself.
 """
 
 from __future__ import annotations
@@ -22,10 +30,10 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import OrderedDict, defaultdict
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
-from sqlalchemy import case, func, select
+from sqlalchemy import case, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from hikitsugi.config import Settings
@@ -33,7 +41,34 @@ from hikitsugi.insights.feedback import Feedback
 from hikitsugi.insights.searchlog import SearchLog
 from hikitsugi.storage.schema import Document
 
-MAX_GAP_QUERIES = 2000  # distinct no-hit queries clustered at most (the most frequent ones)
+
+class ReportScope(Protocol):
+    """What the caller of a report may see (implemented by the access layer)."""
+
+    def documents(self, items: list[dict[str, Any]], via: str) -> list[dict[str, Any]]:
+        """Document rows as the caller may see them (rows it may not see are left out)."""
+
+    def commitments(self, items: list[dict[str, Any]], via: str) -> list[dict[str, Any]]:
+        """Commitment rows as the caller may see them."""
+
+    def query_scopes(self, scopes: list[str | None]) -> list[str | None]:
+        """The search-log scopes whose queries the caller may read."""
+
+
+class _Trusted:
+    """An in-process caller (CLI, evaluation): sees everything, as the owner of the files."""
+
+    def documents(self, items, via):
+        return items
+
+    def commitments(self, items, via):
+        return items
+
+    def query_scopes(self, scopes):
+        return list(scopes)
+
+
+TRUSTED: ReportScope = _Trusted()
 
 
 def utcnow() -> dt.datetime:
@@ -66,21 +101,40 @@ def log_span(session: Session) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- top queries
 
-def top_queries(session: Session, days: int, limit: int = 20, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+def readable(session: Session, since: dt.datetime, scope: ReportScope, *where) -> tuple[Any, int]:
+    """(a WHERE clause selecting the search-log rows the caller may read, how many rows it
+    leaves out) among the rows logged since ``since``."""
+    counts = session.execute(select(SearchLog.scope, func.count(SearchLog.id))
+                             .where(SearchLog.created_at >= since, *where).group_by(SearchLog.scope)).all()
+    ok = set(scope.query_scopes([sc for sc, _ in counts]))
+    withheld = sum(int(n) for sc, n in counts if sc not in ok)
+    if not withheld:
+        return true(), 0
+    named = [sc for sc in ok if sc is not None]
+    conds = ([SearchLog.scope.in_(named)] if named else []) + ([SearchLog.scope.is_(None)] if None in ok else [])
+    return (or_(*conds) if conds else false()), withheld
+
+
+def top_queries(session: Session, days: int, limit: int = 20, now: dt.datetime | None = None, *,
+                scope: ReportScope) -> dict[str, Any]:
+    """``{"days", "items", "withheld"}``: the most frequent readable queries; ``withheld``
+    counts the searches in the window whose queries the caller may not read."""
     since = _since(days, now)
+    visible, withheld = readable(session, since, scope)
     rows = session.execute(
         select(SearchLog.normalized_query, func.count(SearchLog.id), func.count(func.distinct(SearchLog.user)),
                func.avg(SearchLog.confidence), func.max(SearchLog.created_at), func.min(SearchLog.query),
                func.sum(case((SearchLog.confident.is_(True), 1), else_=0)))
-        .where(SearchLog.created_at >= since)
+        .where(SearchLog.created_at >= since, visible)
         .group_by(SearchLog.normalized_query)
         .order_by(func.count(SearchLog.id).desc(), func.max(SearchLog.created_at).desc())
         .limit(limit)
     ).all()
-    return [{"query": q, "example": ex, "count": int(n), "users": int(u),
-             "avg_confidence": round(float(c), 4) if c is not None else None,
-             "confident_share": round(float(ok or 0) / int(n), 3), "last_seen": _iso(last)}
-            for q, n, u, c, last, ex, ok in rows]
+    items = [{"query": q, "example": ex, "count": int(n), "users": int(u),
+              "avg_confidence": round(float(c), 4) if c is not None else None,
+              "confident_share": round(float(ok or 0) / int(n), 3), "last_seen": _iso(last)}
+             for q, n, u, c, last, ex, ok in rows]
+    return {"days": days, "items": items, "withheld": withheld}
 
 
 # --------------------------------------------------------------------------- content gaps
@@ -107,7 +161,7 @@ def _embed_cached(texts: list[str], settings: Settings, embed: Callable[[list[st
         with _vec_lock:
             for t, v in zip(missing, vecs):
                 _vec_cache[(key, t)] = v
-            while len(_vec_cache) > 4 * MAX_GAP_QUERIES:
+            while len(_vec_cache) > 4 * max(1, settings.gap_max_queries):
                 _vec_cache.popitem(last=False)
     with _vec_lock:
         out = [_vec_cache.get((key, t)) for t in texts]
@@ -146,23 +200,36 @@ def cluster_queries(texts: list[str], weights: list[int], vectors: np.ndarray,
 
 def content_gaps(session: Session, settings: Settings, days: int, limit: int = 30,
                  similarity: float | None = None, now: dt.datetime | None = None,
-                 embed: Callable[[list[str]], np.ndarray] | None = None) -> dict[str, Any]:
-    """Queries with no confident hit, clustered by meaning, biggest cluster first."""
+                 embed: Callable[[list[str]], np.ndarray] | None = None, *, scope: ReportScope) -> dict[str, Any]:
+    """Queries with no confident hit, clustered by meaning, biggest cluster first.
+
+    The cost is bounded: at most ``gap_max_queries`` distinct queries are embedded and
+    clustered — the ones asked by the most users, then the most often, then the latest —
+    so a flood of distinct queries from one key neither slows the report down (embedding
+    and average-linkage clustering grow with the number of distinct queries: 2,000 took
+    12 s) nor pushes out what many agents asked. ``distinct_queries`` and
+    ``clustered_queries`` say how many there were and how many were clustered."""
     since = _since(days, now)
     sim = settings.gap_similarity if similarity is None else similarity
+    visible, withheld = readable(session, since, scope)
+    no_hit = (SearchLog.created_at >= since, SearchLog.confident.is_(False), visible)
     rows = session.execute(
         select(SearchLog.normalized_query, func.count(SearchLog.id), func.max(SearchLog.created_at),
                func.max(SearchLog.confidence), func.min(SearchLog.query), func.count(func.distinct(SearchLog.user)))
-        .where(SearchLog.created_at >= since, SearchLog.confident.is_(False))
+        .where(*no_hit)
         .group_by(SearchLog.normalized_query)
-        .order_by(func.count(SearchLog.id).desc())
-        .limit(MAX_GAP_QUERIES)
+        .order_by(func.count(func.distinct(SearchLog.user)).desc(), func.count(SearchLog.id).desc(),
+                  func.max(SearchLog.created_at).desc(), SearchLog.normalized_query)
+        .limit(max(1, settings.gap_max_queries))
     ).all()
-    total = session.scalar(select(func.count(SearchLog.id)).where(SearchLog.created_at >= since)) or 0
-    no_hit = sum(int(r[1]) for r in rows)
+    total = session.scalar(select(func.count(SearchLog.id)).where(SearchLog.created_at >= since, visible)) or 0
+    no_hit_n = session.scalar(select(func.count(SearchLog.id)).where(*no_hit)) or 0
+    distinct = session.scalar(select(func.count(func.distinct(SearchLog.normalized_query))).where(*no_hit)) or 0
+    head = {"days": days, "similarity": sim, "threshold": settings.self_resolve_threshold, "searches": int(total),
+            "no_confident_hit": int(no_hit_n), "distinct_queries": int(distinct), "clustered_queries": len(rows),
+            "withheld": withheld}
     if not rows:
-        return {"days": days, "similarity": sim, "threshold": settings.self_resolve_threshold, "searches": int(total),
-                "no_confident_hit": 0, "clusters": []}
+        return {**head, "clusters": [], "clusters_total": 0}
     texts = [r[0] for r in rows]
     weights = [int(r[1]) for r in rows]
     vectors = _embed_cached(texts, settings, embed)
@@ -178,8 +245,7 @@ def content_gaps(session: Session, settings: Settings, days: int, limit: int = 3
             "queries": sorted(qs, key=lambda q: -q["count"]),
         })
     clusters.sort(key=lambda c: (-c["count"], -c["distinct_queries"], c["label"]))
-    return {"days": days, "similarity": sim, "threshold": settings.self_resolve_threshold, "searches": int(total),
-            "no_confident_hit": no_hit, "clusters": clusters[:limit], "clusters_total": len(clusters)}
+    return {**head, "clusters": clusters[:limit], "clusters_total": len(clusters)}
 
 
 # --------------------------------------------------------------------------- documents
@@ -193,42 +259,50 @@ def _kinds(kinds: list[str] | str | None) -> list[str]:
 
 
 def unretrieved_documents(session: Session, days: int, kinds: list[str] | str | None = None, limit: int = 200,
-                          now: dt.datetime | None = None) -> dict[str, Any]:
-    """Live documents that appeared in no result list of the last ``days`` days."""
+                          now: dt.datetime | None = None, *, scope: ReportScope) -> dict[str, Any]:
+    """Live documents (that the caller may see) which appeared in no result list of the last ``days`` days."""
     since = _since(days, now)
     seen: set[str] = set()
     for (ids,) in session.execute(select(SearchLog.result_ids).where(SearchLog.created_at >= since)):
         seen.update(ids or [])
-    q = select(Document.source_id, Document.kind, Document.title, Document.source_path, Document.updated_at) \
-        .where(Document.retired_at.is_(None))
+    q = select(Document.source_id, Document.kind, Document.title, Document.source_path, Document.updated_at,
+               Document.customer).where(Document.retired_at.is_(None))
     ks = _kinds(kinds)
     if ks:
         q = q.where(Document.kind.in_(ks))
-    docs = session.execute(q.order_by(Document.kind, Document.source_id)).all()
-    never = [d for d in docs if d[0] not in seen]
+    docs = scope.documents([{"source_id": s, "kind": k, "title": t, "source_path": p, "updated_at": _iso(u),
+                             "customer": c} for s, k, t, p, u, c in
+                            session.execute(q.order_by(Document.kind, Document.source_id))], "analytics/unretrieved")
+    never = [d for d in docs if d["source_id"] not in seen]
     by_kind: dict[str, int] = defaultdict(int)
     for d in never:
-        by_kind[d[1]] += 1
+        by_kind[d["kind"]] += 1
     return {"days": days, "documents": len(docs), "never_retrieved": len(never), "by_kind": dict(by_kind),
-            "items": [{"source_id": s, "kind": k, "title": t, "source_path": p, "updated_at": _iso(u)}
-                      for s, k, t, p, u in never[:limit]]}
+            "items": [_listed(d) for d in never[:limit]]}
+
+
+def _listed(d: dict[str, Any], *extra: str) -> dict[str, Any]:
+    keys = ("source_id", "kind", "title", "source_path", "updated_at", "redacted") + extra
+    return {k: d[k] for k in keys if k in d}
 
 
 def stale_documents(session: Session, days: int, kinds: list[str] | str | None, limit: int = 200,
-                    now: dt.datetime | None = None) -> dict[str, Any]:
-    """Live documents whose stored version was last changed more than ``days`` days ago."""
+                    now: dt.datetime | None = None, *, scope: ReportScope) -> dict[str, Any]:
+    """Live documents (that the caller may see) whose stored version was last changed more than ``days`` days ago."""
     cutoff = _since(days, now)
     q = select(Document.source_id, Document.kind, Document.title, Document.source_path, Document.updated_at,
                Document.customer).where(Document.retired_at.is_(None), Document.updated_at < cutoff)
     ks = _kinds(kinds)
     if ks:
         q = q.where(Document.kind.in_(ks))
-    rows = session.execute(q.order_by(Document.updated_at, Document.source_id)).all()
     ref = now or utcnow()
+    rows = scope.documents([{"source_id": s, "kind": k, "title": t, "source_path": p, "updated_at": _iso(u),
+                             "age_days": (ref - _utc(u)).days if u else None, "customer": c}
+                            for s, k, t, p, u, c in session.execute(q.order_by(Document.updated_at,
+                                                                                 Document.source_id))],
+                           "analytics/stale")
     return {"days": days, "kinds": ks, "stale": len(rows),
-            "items": [{"source_id": s, "kind": k, "title": t, "source_path": p, "updated_at": _iso(u),
-                       "age_days": (ref - _utc(u)).days if u else None, "customer": c}
-                      for s, k, t, p, u, c in rows[:limit]]}
+            "items": [_listed(d, "age_days", "customer") for d in rows[:limit]]}
 
 
 def desk_today(settings: Settings, now: dt.datetime | None = None) -> dt.date:
@@ -236,9 +310,11 @@ def desk_today(settings: Settings, now: dt.datetime | None = None) -> dt.date:
     return (now or utcnow()).astimezone(_zone(getattr(settings, "timezone", None))).date()
 
 
-def expiring_commitments(session: Session, days: int, today: dt.date | None = None) -> dict[str, Any]:
+def expiring_commitments(session: Session, days: int, today: dt.date | None = None, *,
+                         scope: ReportScope) -> dict[str, Any]:
     """Commitments (特別対応) of customer records whose ``valid_until`` falls within
-    today … today + ``days`` (inclusive), soonest first."""
+    today … today + ``days`` (inclusive), soonest first; reason and approver only where
+    the caller may see them."""
     today = today or dt.date.today()
     end = today + dt.timedelta(days=days)
     items = []
@@ -255,12 +331,13 @@ def expiring_commitments(session: Session, days: int, today: dt.date | None = No
             except ValueError:
                 continue
             if today <= day <= end:
-                items.append({"customer_id": sid, "customer": meta.get("customer", sid), "rank": meta.get("rank"),
+                items.append({"customer_id": str(meta.get("customer_id") or sid), "customer": meta.get("customer", sid),
+                              "rank": meta.get("rank"),
                               "owner": meta.get("owner"), "what": c.get("what"), "reason": c.get("reason"),
                               "approved_by": c.get("approved_by"), "valid_until": day.isoformat(),
                               "days_left": (day - today).days})
     items.sort(key=lambda i: (i["valid_until"], i["customer_id"]))
-    return {"days": days, "today": today.isoformat(), "items": items}
+    return {"days": days, "today": today.isoformat(), "items": scope.commitments(items, "analytics/expiring")}
 
 
 # --------------------------------------------------------------------------- live deflection
@@ -341,16 +418,16 @@ def weekly_deflection(session: Session, weeks: int | None = None, now: dt.dateti
 # --------------------------------------------------------------------------- everything
 
 def lead_report(session: Session, settings: Settings, now: dt.datetime | None = None,
-                embed: Callable[[list[str]], np.ndarray] | None = None) -> dict[str, Any]:
+                embed: Callable[[list[str]], np.ndarray] | None = None, *, scope: ReportScope) -> dict[str, Any]:
     """Every lead report with the configured windows (what the lead page shows)."""
     return {
         "generated_at": _iso(now or utcnow()),
         "log": log_span(session),
-        "top_queries": {"days": settings.analytics_days,
-                        "items": top_queries(session, settings.analytics_days, now=now)},
-        "content_gaps": content_gaps(session, settings, settings.analytics_days, now=now, embed=embed),
-        "unretrieved": unretrieved_documents(session, settings.unretrieved_days, now=now),
-        "stale": stale_documents(session, settings.stale_days, settings.stale_kinds, now=now),
-        "expiring": expiring_commitments(session, settings.expiring_days, today=desk_today(settings, now)),
+        "top_queries": top_queries(session, settings.analytics_days, now=now, scope=scope),
+        "content_gaps": content_gaps(session, settings, settings.analytics_days, now=now, embed=embed, scope=scope),
+        "unretrieved": unretrieved_documents(session, settings.unretrieved_days, now=now, scope=scope),
+        "stale": stale_documents(session, settings.stale_days, settings.stale_kinds, now=now, scope=scope),
+        "expiring": expiring_commitments(session, settings.expiring_days, today=desk_today(settings, now),
+                                         scope=scope),
         "deflection": weekly_deflection(session, now=now, tz=getattr(settings, "timezone", None)),
     }

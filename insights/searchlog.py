@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hikitsugi.access.masking import mask_text
+from hikitsugi.access.masking import Lexicon, mask_text
 from hikitsugi.config import Settings
 from hikitsugi.storage.database import session_for
 from hikitsugi.storage.schema import Base
@@ -60,6 +60,9 @@ class SearchLog(Base):
     confident: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     action: Mapped[str | None] = mapped_column(String(16), nullable=True)  # guidance: self_resolve | escalate
     took_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # customers whose sensitive parts the answer showed, sorted and comma-joined ("" none; NULL: logged
+    # before revision 0005). The reports show the query only to viewers in charge of all of them.
+    scope: Mapped[str | None] = mapped_column(String(1024), nullable=True, index=True)
 
 
 def confidence_of(resp: dict[str, Any]) -> float | None:
@@ -73,21 +76,26 @@ def confidence_of(resp: dict[str, Any]) -> float | None:
 
 
 def record_search(settings: Settings, search_id: str, principal: Any, request: dict[str, Any],
-                  resp: dict[str, Any], at: dt.datetime | None = None) -> None:
-    """Append one served search to ``search_log`` (never raises: logging must not break search)."""
+                  resp: dict[str, Any], at: dt.datetime | None = None, *, scope: str | None,
+                  lexicon: Lexicon | None) -> None:
+    """Append one served search to ``search_log`` (never raises: logging must not break search).
+
+    The query is stored masked — by the patterns and by the names the customer records know
+    (``lexicon``), so a contact's name typed without an honorific is not kept — and with the
+    ``scope`` the access layer computed for it."""
     try:
         conf = confidence_of(resp)
         customer = (resp.get("customer") or {}).get("customer_id") or request.get("customer")
         row = SearchLog(
             search_id=search_id, created_at=at or _now(), user=getattr(principal, "user", None) or "anonymous",
             role=getattr(principal, "role", None), key_id=getattr(principal, "key_id", None),
-            query=mask_text(str(request.get("query", ""))[:2000]),
-            normalized_query=mask_text(str(resp.get("normalized_query", ""))[:2000]),
+            query=mask_text(str(request.get("query", ""))[:2000], lexicon),
+            normalized_query=mask_text(str(resp.get("normalized_query", ""))[:2000], lexicon),
             customer=customer, mode=str(resp.get("mode") or request.get("mode") or "hybrid"),
             k=int(request.get("k") or len(resp.get("results") or [])),
             result_ids=[r["source_id"] for r in resp.get("results") or []],
             confidence=conf, confident=bool(conf is not None and conf >= settings.self_resolve_threshold),
-            action=(resp.get("guidance") or {}).get("action"), took_ms=resp.get("took_ms"),
+            action=(resp.get("guidance") or {}).get("action"), took_ms=resp.get("took_ms"), scope=scope,
         )
         session = session_for(settings.db_url)
         try:
@@ -99,5 +107,4 @@ def record_search(settings: Settings, search_id: str, principal: Any, request: d
         log.warning("could not record search %s in the search log", search_id, exc_info=True)
 
 
-__all__ = ["SearchLog", "Feedback", "OUTCOMES", "OUTCOME_LABELS", "record_search", "record_feedback",
-           "new_search_id", "confidence_of"]
+__all__ = ["SearchLog", "record_search", "new_search_id", "confidence_of"]

@@ -12,13 +12,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from hikitsugi.config import Settings
 from hikitsugi.embedding.encoder import get_embedder
 from hikitsugi.index.lexical import tokenize
 from hikitsugi.index.snapshot import Snapshot, current_name, load_snapshot
+from hikitsugi.index.vectors import plan as vector_plan
 from hikitsugi.search.synonyms import synonym_tokens
 
 
@@ -28,6 +28,7 @@ class NoIndexError(RuntimeError):
 
 _lock = threading.Lock()
 _loaded: dict[str, Snapshot] = {}
+_preloaded: dict[str, Snapshot] = {}
 
 
 def get_snapshot(index_dir: Path) -> Snapshot:
@@ -41,9 +42,18 @@ def get_snapshot(index_dir: Path) -> Snapshot:
         with _lock:
             snap = _loaded.get(key)
             if snap is None or snap.name != name:
-                snap = load_snapshot(index_dir, name)
+                pre = _preloaded.pop(key, None)
+                snap = pre if pre is not None and pre.name == name else load_snapshot(index_dir, name)
                 _loaded[key] = snap
     return snap
+
+
+def preload(index_dir: Path, name: str) -> None:
+    """Load a complete generation before ``CURRENT`` names it (the generation follower
+    calls this), so the first query after the switch does not wait for the load."""
+    snap = load_snapshot(index_dir, name)
+    with _lock:
+        _preloaded[str(index_dir)] = snap
 
 
 @dataclass
@@ -62,19 +72,14 @@ class Candidates:
     lexical_all: dict[int, float] = field(default_factory=dict)
 
 
-def _dense_candidates(snap: Snapshot, qv: np.ndarray, n: int, mask: np.ndarray | None) -> dict[int, float]:
-    """Best n allowed rows by cosine; the mask is applied inside the FAISS scan."""
-    total = snap.dense.ntotal
-    if mask is None:
-        scores, rows = snap.dense.search(qv.reshape(1, -1), min(n, total))
-    else:
-        allowed = int(mask.sum())
-        if not allowed:
-            return {}
-        bitmap = np.packbits(mask, bitorder="little")
-        sel = faiss.IDSelectorBitmap(total, faiss.swig_ptr(bitmap))
-        scores, rows = snap.dense.search(qv.reshape(1, -1), min(n, allowed), params=faiss.SearchParameters(sel=sel))
-    return {int(r): float(s) for r, s in zip(rows[0], scores[0]) if r >= 0}
+def _dense_candidates(snap: Snapshot, qv: np.ndarray, n: int, mask: np.ndarray | None,
+                      settings: Settings) -> dict[int, float]:
+    """Best n allowed rows by cosine: the query plan (:mod:`hikitsugi.index.vectors.plan`) picks
+    the exact scan, the exact scan of only the allowed rows, or the approximate index with
+    the mask applied inside it."""
+    found, _ = vector_plan.search(snap.dense, qv, n, mask, settings.plan_restricted_max_rows,
+                                  settings.plan_min_selectivity)
+    return found
 
 
 def best_sentence(scores: dict[int, float], snap: Snapshot, qv: np.ndarray | None) -> dict[int, float]:
@@ -123,7 +128,7 @@ def retrieve_candidates(qn: str, settings: Settings, snap: Snapshot, mode: str, 
         qv = get_embedder(settings).embed_query(qn)
         timings["embed"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        dense = _dense_candidates(snap, qv, n, mask)
+        dense = _dense_candidates(snap, qv, n, mask, settings)
         timings["faiss"] = (time.perf_counter() - t) * 1000
     if mode in ("lexical", "hybrid") and snap.lexical.n_rows:
         t = time.perf_counter()
@@ -137,8 +142,8 @@ def retrieve_candidates(qn: str, settings: Settings, snap: Snapshot, mode: str, 
         only_lexical = [r for r in union if r not in dense]
         cands.dense_all = dict(dense)
         if only_lexical:
-            vecs = snap.dense.reconstruct_batch(np.asarray(only_lexical, dtype=np.int64))
-            cands.dense_all.update(zip(only_lexical, (vecs @ qv.reshape(-1)).astype(float).tolist()))
+            sims = snap.dense.scores(only_lexical, qv)
+            cands.dense_all.update(zip(only_lexical, sims.astype(float).tolist()))
         cands.lexical_all = {r: float(lex_all[r]) for r in union}
     if sentences and qv is not None:
         t = time.perf_counter()

@@ -53,6 +53,7 @@ class SearchResponse:
     guidance: Guidance | None = None
     took_ms: float = 0.0
     timings_ms: dict[str, float] = field(default_factory=dict)
+    generation: str = ""  # the index generation that answered (every replica names it alike)
 
     sensitive_reads: access.Reads = field(default_factory=access.Reads)  # for the audit log; not in the JSON
 
@@ -146,7 +147,7 @@ def search(query: str, settings: Settings, k: int = 10, mode: str = "hybrid",
     timings["guidance"] = (time.perf_counter() - t) * 1000
     took = (time.perf_counter() - t0) * 1000
     return SearchResponse(query, qn, mode, results, ctx, guidance, round(took, 2),
-                          {k: round(v, 2) for k, v in timings.items()}, reads)
+                          {k: round(v, 2) for k, v in timings.items()}, snap.name, reads)
 
 
 def get_document(source_id: str, settings: Settings, viewer: access.Principal | None = None,

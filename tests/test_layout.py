@@ -112,3 +112,14 @@ def test_the_checks_catch_a_cycle_and_a_layer_violation(staged):
     assert r.returncode == 1 and "import cycle" in r.stdout and "hikitsugi.storage.database" in r.stdout
     r = _layers(staged)
     assert r.returncode != 0 and "hikitsugi.storage.database" in r.stdout
+
+
+def test_txtai_is_imported_only_by_the_peer_benchmark() -> None:
+    """txtai is a benchmark-only extra (``.[peers]``): the product must never import it."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
+                 if ".venv" not in p.parts and "tests" not in p.parts and p.name != "peers.py"
+                 and re.search(r"^\s*(from|import)\s+txtai\b", p.read_text(encoding="utf-8"), re.M)]
+    assert offenders == []

@@ -193,7 +193,8 @@ def test_index_rebuild_uses_stored_vectors(tmp_path, db_url, new_settings):
     assert_same_search(search_state(s), before)
 
 
-CORE_TABLES = {"sources", "documents", "chunks", "embeddings"}
+CORE_TABLES = {"sources", "documents", "chunks", "embeddings",
+               "index_generations", "index_replicas", "rate_limit_buckets"}  # revision 0007
 
 
 def _table_of(diff) -> str:

@@ -406,3 +406,101 @@ def test_lead_page_shows_reports(browser, server, api, api_keys):
         print("screenshot:", _screenshot(pg, "leads-page.png"))
     finally:
         context.close()
+
+
+def test_search_page_takes_a_token_from_the_fragment_under_its_csp(browser, server, api_keys, sample_home):
+    """The host tool opens /#token=…: the page keeps the token for the tab, takes it out of
+    the address bar, searches with it, and runs under its Content-Security-Policy without
+    a violation. The token never appears in the server's log (a fragment is not sent)."""
+    import httpx
+
+    token = httpx.post(server + "/auth/token", json={"user": "mori"}, headers={"X-API-Key": api_keys["admin"]},
+                       timeout=30).json()["token"]
+    context = browser.new_context(locale="ja-JP", viewport={"width": 1100, "height": 1200})
+    pg = context.new_page()
+    console: list[str] = []
+    pg.on("console", lambda m: console.append(m.text))
+    try:
+        pg.goto(f"{server}/#token={token}")
+        pg.wait_for_function("customElements.get('hikitsugi-search') !== undefined && !location.hash")
+        assert token not in pg.url and pg.evaluate("sessionStorage.getItem('hikitsugi-cred')") == token
+        with pg.expect_response(lambda r: r.url.endswith("/search")) as resp:
+            _shadow(pg, "root.getElementById('q').focus()")
+            pg.keyboard.insert_text(QUERY)
+            pg.keyboard.press("Enter")
+        assert resp.value.status == 200 and resp.value.request.headers.get("authorization") == f"Bearer {token}"
+    finally:
+        context.close()
+    assert not [m for m in console if "Content Security Policy" in m], console
+    time.sleep(0.3)
+    assert token not in (sample_home / "server.log").read_text()
+
+
+@pytest.fixture(scope="module")
+def leads_server(make_home, model_dir):
+    """A small desk served in this process: customer C801 with a commitment ending in ten
+    days (its reason is private) and an interaction note; a lead in charge of C801 and a
+    lead in charge of nothing."""
+    import uvicorn
+
+    from hikitsugi.access.principals import assign, create_key
+    from hikitsugi.config import get_settings
+    from hikitsugi.index.update import ingest_paths
+    from hikitsugi.storage.database import session_for
+
+    from conftest import free_port
+
+    home = make_home("leads-page-home")
+    src = home / "src"
+    src.mkdir()
+    until = (dt.date.today() + dt.timedelta(days=10)).isoformat()
+    (src / "customers.yaml").write_text(yaml.safe_dump([{
+        "id": "C801", "name": "株式会社ページ物産", "rank": "A", "owner": "森 沙織",
+        "commitments": [{"what": "年末は代替機を常設", "reason": "繁忙期の停止を避けるための社長合意",
+                         "approved_by": "山口 和彦（部長）", "valid_until": until}]}], allow_unicode=True),
+        encoding="utf-8")
+    (src / "notes.jsonl").write_text(json.dumps({"記録ID": "NOTE-8001", "顧客名": "株式会社ページ物産",
+                                                 "内容": "倉庫の鍵は守衛室で預かってもらう取り決め"},
+                                                ensure_ascii=False) + "\n", encoding="utf-8")
+    assert ingest_paths([src], get_settings()).files_failed == 0
+    session = session_for(get_settings().db_url)
+    try:
+        keys = {"in_charge": create_key(session, "page_lead", "lead", "e2e")[1],
+                "other": create_key(session, "page_lead2", "lead", "e2e")[1]}
+        assign(session, "page_lead", "C801", by="e2e")
+    finally:
+        session.close()
+    from hikitsugi.api.app import create_app
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", keys, home
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_lead_page_shows_private_parts_only_to_leads_in_charge(browser, leads_server, model_dir):
+    base, keys, home = leads_server
+    os.environ["HIKITSUGI_HOME"], os.environ["HIKITSUGI_MODEL"] = str(home), str(model_dir)
+    seen = {}
+    for who in ("in_charge", "other"):
+        context = browser.new_context(locale="ja-JP", viewport={"width": 1200, "height": 1400})
+        pg = context.new_page()
+        try:
+            pg.goto(base + "/leads")
+            pg.wait_for_selector("#auth-panel:not([hidden])")
+            pg.get_by_label("キー", exact=True).fill(keys[who])
+            pg.get_by_role("button", name="表示").click()
+            pg.wait_for_selector("#report:not([hidden])", timeout=120_000)
+            seen[who] = pg.locator("#report").text_content()
+            print("screenshot:", _screenshot(pg, f"leads-page-{who}.png"))
+        finally:
+            context.close()
+    assert "年末は代替機を常設" in seen["in_charge"] and "年末は代替機を常設" in seen["other"]  # what: basic
+    assert "社長合意" in seen["in_charge"] and "山口 和彦" in seen["in_charge"] and "NOTE-8001" in seen["in_charge"]
+    assert "社長合意" not in seen["other"] and "山口 和彦" not in seen["other"] and "NOTE-8001" not in seen["other"]
+    assert "担当者のみ表示" in seen["other"]

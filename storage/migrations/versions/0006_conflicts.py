@@ -7,7 +7,7 @@ the text that disagrees), the scorer's explained signals, and the lead's resolut
 also written to the audit log.
 
 Revision ID: 0006
-Revises: 0004_access
+Revises: 0005
 Create Date: 2026-11-30
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004_access"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

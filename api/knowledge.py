@@ -147,7 +147,8 @@ def list_conflicts(status: Literal["open", "resolved", "gone", "all"] = "open",
 def get_conflict(conflict_id: str = _id("conflict"), view: View = Depends(LEADS)) -> dict[str, Any]:
     """One conflict."""
     try:
-        return view.records(conflict_store.get_conflict, conflict_id, via="conflicts")
+        return view.records(lambda session, settings, principal, reads: conflict_store.get_conflict(
+            session, settings, conflict_id, principal, reads), via="conflicts")
     except conflict_store.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
 

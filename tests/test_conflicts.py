@@ -138,6 +138,9 @@ def test_conflicts_list_respects_each_sides_access(server, api_keys, sample_home
     assert all(not w["quote_b"] for w in f["why"])
     assert not g["b"]["hidden"] and "1時間" in g["b"]["text"]
     with httpx.Client(base_url=server, timeout=60, headers={"X-API-Key": free_lead}) as c:
+        one = c.get(f"/conflicts/{f['id']}")
+        assert one.status_code == 200 and one.json()["b"] == f["b"] and one.json()["a"] == f["a"]  # same view alone
+        assert c.get("/conflicts/0").status_code == 404
         r = c.post(f"/conflicts/{f['id']}/resolve", json={"winner": "b"})
         assert r.status_code == 403  # cannot decide what it cannot see
 

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hikitsugi.storage.schema import Base
 
-ACTIONS = ("read", "key.create", "key.revoke", "assign", "unassign", "grant.add", "grant.revoke", "token.issue")
+ACTIONS = ("read", "key.create", "key.revoke", "assign", "unassign", "grant.add", "grant.revoke", "token.issue",
+           "conflict.resolve", "draft.accept")
 
 
 def _now() -> dt.datetime:

@@ -29,6 +29,7 @@ nothing is masked, and emergency contacts are not added.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -206,12 +207,20 @@ def _build_catalog(session, snap) -> Catalog:
     return cat
 
 
+_HIRAGANA = re.compile("[\u3041-\u309f]")
+
+
 def _private_terms(row_key: np.ndarray, keys: list[str], lexical) -> dict[str, frozenset[str]]:
     """Character bigrams of the lexical index that occur in private rows only, with the
     customers whose rows they are: the words that give away what a query is about.
 
     One vectorized pass over the BM25 postings (token → rows) per index generation: the
-    smallest row key of a token's postings is ≥ 0 exactly when no open row holds it."""
+    smallest row key of a token's postings is ≥ 0 exactly when no open row holds it.
+
+    Bigrams with a hiragana character are left out: they straddle particles and okurigana
+    (「物の」「の水」 occurred in one customer's private notes only, so 「観葉植物の水やりの頻度」
+    was scoped to two customers and hidden from every lead's content gaps); the words
+    that give a query away (秘密, 取決, a product or place name) are kanji, katakana or latin."""
     if lexical is None or not getattr(lexical, "n_rows", 0) or row_key is None or not (row_key >= 0).any():
         return {}
     postings = lexical.retriever.scores
@@ -234,7 +243,7 @@ def _private_terms(row_key: np.ndarray, keys: list[str], lexical) -> dict[str, f
     wanted = set(np.concatenate(private).tolist()) if private else set()
     if not wanted:
         return {}
-    names = {i: t for t, i in lexical.vocab.items() if i in wanted and len(t) >= 2}
+    names = {i: t for t, i in lexical.vocab.items() if i in wanted and len(t) >= 2 and not _HIRAGANA.search(t)}
     out: dict[str, frozenset[str]] = {}
     for tid, token in names.items():
         rows = np.asarray(indices[int(indptr[tid]):int(indptr[tid + 1])])

@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from hikitsugi.api import audit as audit_routes
-from hikitsugi.api import auth, feedback, leads
+from hikitsugi.api import auth, feedback, knowledge, leads
 from hikitsugi.api.hardening import SecurityHeaders, check_secret, document_auth_errors, mask_pii_in_logs
 from hikitsugi.api.limits import BodySizeLimit
 from hikitsugi.api.schemas import (
@@ -85,6 +85,8 @@ def create_app() -> FastAPI:
     app.include_router(feedback.router)
     app.include_router(leads.router)
     app.include_router(leads.page_router)
+    app.include_router(knowledge.router)
+    app.include_router(knowledge.page_router)
     origins = [o.strip() for o in get_settings().cors_origins.split(",") if o.strip()]
     if origins:  # pages on other origins that embed the search box (widget.js)
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],

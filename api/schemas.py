@@ -37,6 +37,23 @@ class SearchRequest(BaseModel):
     filters: Optional[FiltersIn] = None
 
 
+class ConflictSide(BaseModel):
+    hidden: bool = Field(description="The caller may not see this side: only its kind and date are given.")
+    kind: str
+    date: Optional[str] = None
+    source_id: Optional[str] = None
+    title: str
+    url: Optional[str] = None
+
+
+class ConflictNotice(BaseModel):
+    conflict_id: str
+    kind: str = Field(description="case_case | manual_newer | commitment_note")
+    side: str = Field(description="older: this card is the advice a newer record contradicts; newer: the reverse.")
+    message: str = Field(description="e.g. 「この手順と矛盾する新しい事例があります」")
+    other: ConflictSide
+
+
 class ResultCard(BaseModel):
     source_id: str = Field(description="The record's own id: 受付番号, 記録ID, customer id or the file path.")
     kind: str = Field(description="manual | case | note | customer")
@@ -58,6 +75,8 @@ class ResultCard(BaseModel):
     similar_ids: list[str] = Field(default_factory=list)
     redacted: bool = Field(False, description="Personal data was masked (●●●) or private parts left out, because "
                            "the caller is not assigned to this customer.")
+    conflicts: list[ConflictNotice] = Field(default_factory=list, description="Open conflicts this card is part of: "
+                                            "do not act on it before reading the other side.")
 
 
 class Commitment(BaseModel):
@@ -67,6 +86,7 @@ class Commitment(BaseModel):
     valid_from: Optional[str] = None
     valid_until: Optional[str] = None
     expired: bool
+    conflicts: list[ConflictNotice] = Field(default_factory=list, description="A newer note contradicts it.")
 
 
 class EmergencyContact(BaseModel):

@@ -14,6 +14,8 @@ only through the :class:`View`:
   as its :class:`~hikitsugi.insights.reports.ReportScope`: queries of scopes the caller
   may not read are withheld, notes of customers it is not in charge of left out, titles
   masked, commitment reasons and approvers cut; private reads audited;
+* ``view.records(fn, …)`` — a store function that applies the policy per record itself
+  (conflicts: each side at the caller's level), given the caller and the reads to audit;
 * ``view.feedback(body)`` — an outcome for the caller's *own* search and what it showed;
 * ``view.audit_events(…)`` — the audit log, admins only.
 
@@ -64,6 +66,7 @@ CONTENT_FREE: dict[str, str] = {
     "GET /analytics/deflection": "weekly counts of searches and outcomes, no text",
     "GET /": "the static search page (its data comes from POST /search)",
     "GET /leads": "the static lead page (its data comes from GET /analytics/report)",
+    "GET /leads/knowledge": "the static conflicts and drafts page (its data comes from /conflicts and /drafts)",
     "GET /widget.js": "the static search box script",
     "GET /static": "static files (pages, script)",
     "GET /openapi.json": "the API schema",
@@ -235,6 +238,18 @@ class View:
         finally:
             session.close()
         self.audit("analytics")
+        return out
+
+    def records(self, fn: Callable[..., Any], *args: Any, via: str, **kwargs: Any) -> Any:
+        """Run ``fn(session, settings, principal, reads, *args, **kwargs)`` — a store function
+        that shows each record at this caller's level (``access.policy.level``) and notes the
+        sensitive reads in ``reads`` — then audit them."""
+        session = session_for(self.settings.db_url)
+        try:
+            out = fn(session, self.settings, self.principal, self.reads, *args, **kwargs)
+        finally:
+            session.close()
+        self.audit(via)
         return out
 
     # ------------------------------------------------------------------ feedback

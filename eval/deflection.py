@@ -15,6 +15,17 @@ share of replayed cases that have one. The threshold is honest only when it is c
 other cases than it is reported on, so the history is split in time
 (:func:`time_split`): the threshold is chosen on the earlier part, and the rates are
 reported on the later part, at that threshold and at the shipped one.
+
+Two guards keep the replay from reporting a number that means nothing:
+
+* every column override (``--time-column``, ``--group-column``, ``--mapping FILE``) reaches
+  *both* the replay's case list and the ingest of the index it searches
+  (:func:`column_overrides`, :func:`index_history`) — with the override only on the case
+  list, the index held no dates, the "opened before" filter excluded every case and the
+  replay reported 0 % deflection at every threshold with no problem listed;
+* before replaying, :func:`check_replay_sees_history` checks that the index holds every
+  replayed case, as a case, with the date the replay uses, and refuses with the reason
+  when it does not.
 """
 
 from __future__ import annotations
@@ -49,14 +60,72 @@ class ReplayCase:
     has_earlier_same_group: bool = False
 
 
-def _load_cases(history: Path, group_column: str | None, time_column: str | None,
-                text_columns: list[str] | None, with_subject: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
-    """Rows of the history with id, time, group and symptom text, using ingest's column recognition."""
-    overrides: dict[str, str] = {}
+class ReplayRefused(ValueError):
+    """The replay's searches cannot see the history it replays; the message says why."""
+
+
+def column_overrides(group_column: str | None = None, time_column: str | None = None,
+                     mapping: dict[str, str] | None = None) -> dict[str, str]:
+    """One set of column overrides for every step of the replay (flags win over the mapping file)."""
+    overrides = dict(mapping or {})
     if group_column:
         overrides["cause_group"] = group_column
     if time_column:
         overrides["date"] = time_column
+    return overrides
+
+
+def index_history(history: Path, settings: Settings, overrides: dict[str, str]):
+    """Ingest the history into the replay's home with the same overrides the case list was read with."""
+    from hikitsugi.index.update import ingest_paths
+
+    return ingest_paths([history], settings, mapping=overrides)
+
+
+def check_replay_sees_history(cases: list[dict[str, Any]], settings: Settings, columns: list[str] = ()) -> None:
+    """Refuse (:class:`ReplayRefused`) unless the index holds every replayed case as a case
+    with the date the replay filters by: otherwise the "opened before" filter hides the
+    history and the replay would report a deflection rate that means nothing."""
+    from sqlalchemy import select
+
+    from hikitsugi.storage.database import session_for
+    from hikitsugi.storage.schema import Document
+
+    ids = [c["id"] for c in cases]
+    session = session_for(settings.db_url)
+    try:
+        indexed: dict[str, tuple[str, str | None]] = {}
+        for i in range(0, len(ids), 500):
+            rows = session.execute(select(Document.source_id, Document.kind, Document.occurred_at).where(
+                Document.source_id.in_(ids[i:i + 500]), Document.retired_at.is_(None)))
+            indexed.update((sid, (kind, when)) for sid, kind, when in rows)
+    finally:
+        session.close()
+    missing = [c["id"] for c in cases if c["id"] not in indexed]
+    not_cases = [c["id"] for c in cases if c["id"] in indexed and indexed[c["id"]][0] != "case"]
+    undated = [c["id"] for c in cases if c["id"] in indexed and not indexed[c["id"]][1]]
+    other_date = [c["id"] for c in cases if c["id"] in indexed and indexed[c["id"]][1]
+                  and indexed[c["id"]][1][:16] != c["opened"][:16]]
+    reasons = []
+    for bad, what in ((missing, "are not in the index it searches"),
+                      (not_cases, "were indexed as notes, not cases (no resolution column recognized), and the "
+                                  "replay searches cases"),
+                      (undated, "have no date in the index, so the \"opened before\" filter hides them from "
+                                "every search"),
+                      (other_date, "have another date in the index than the one the replay uses")):
+        if bad:
+            reasons.append(f"{len(bad)} of {len(cases)} replayed cases {what} (e.g. {', '.join(bad[:3])})")
+    if reasons:
+        how = ("; columns: " + ", ".join(columns)) if columns else ""
+        raise ReplayRefused("refusing to replay: its searches cannot see the history it replays — "
+                            + "; ".join(reasons) + how + ". Name the columns with --time-column / --group-column / "
+                            "--mapping (they apply to the index as well as to the replay)")
+
+
+def _load_cases(history: Path, overrides: dict[str, str], text_columns: list[str] | None,
+                with_subject: bool = False) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """Rows of the history with id, time, group and symptom text, using ingest's column recognition;
+    also the problems and the columns recognized (for stderr)."""
     res = parse_bytes(SourceFile(history, history.name), history.read_bytes(), overrides)
     if res.error:
         raise ValueError(f"{history}: {res.error}")
@@ -76,7 +145,7 @@ def _load_cases(history: Path, group_column: str | None, time_column: str | None
         cases.append({"id": doc.source_id, "opened": m["occurred_at"], "group": normalize(str(group)),
                       "escalated": bool(m.get("escalated_to")), "query": query})
     cases.sort(key=lambda c: c["opened"])
-    return cases, res.problems
+    return cases, res.problems, [str(r) for r in res.columns]
 
 
 def symptom_text(title: str, body: str, with_subject: bool) -> str:
@@ -161,18 +230,20 @@ def summarize(replay: list[ReplayCase], settings: Settings, max_wrong: float, sp
 # --------------------------------------------------------------------------- the replay
 def run_deflection(history: Path, settings: Settings, k: int = 5, group_column: str | None = None,
                    time_column: str | None = None, text_columns: list[str] | None = None,
-                   max_wrong: float = 0.05, with_subject: bool = False, split: float = 0.5) -> dict[str, Any]:
-    from hikitsugi.index.update import ingest_paths
+                   max_wrong: float = 0.05, mapping: dict[str, str] | None = None, with_subject: bool = False,
+                   split: float = 0.5) -> dict[str, Any]:
     from hikitsugi.search.service import search
 
-    cases, problems = _load_cases(history, group_column, time_column, text_columns, with_subject)
+    overrides = column_overrides(group_column, time_column, mapping)
+    cases, problems, columns = _load_cases(history, overrides, text_columns, with_subject)
     if not cases:
         raise ValueError(f"{history}: no case has both a date and a resolution group "
                          "(name them with --time-column / --group-column)")
     groups = {c["id"]: c["group"] for c in cases}
     escalated = [c for c in cases if c["escalated"]] or cases
     with throwaway_home(settings, "hikitsugi-deflection-") as s:
-        ingest_paths([history], s)
+        index_history(history, s, overrides)
+        check_replay_sees_history(cases, s, columns)
         replay: list[ReplayCase] = []
         for c in tqdm(escalated, desc="replaying", unit="case", file=sys.stderr, disable=None):
             before = (dt.datetime.fromisoformat(c["opened"]) - dt.timedelta(seconds=1)).isoformat()
@@ -182,7 +253,7 @@ def run_deflection(history: Path, settings: Settings, k: int = 5, group_column: 
             replay.append(ReplayCase(c["id"], c["opened"], c["group"], resp.normalized_query, hits,
                                      bool(resp.guidance and resp.guidance.rules), resp.results, earlier))
     out = {"history": str(history), "k": k, "max_wrong_suggestion_rate": max_wrong, "with_subject": with_subject,
-           **summarize(replay, s, max_wrong, split), "problems": problems}
+           **summarize(replay, s, max_wrong, split), "problems": problems, "columns": columns}
     opened = {c["id"]: c["opened"] for c in cases}
     out["per_case"] = [{"id": c.source_id, "opened": c.opened, "group": c.group, "query": c.query,
                         "earlier_same_group": c.has_earlier_same_group, "rule_fired": c.rule_fired,

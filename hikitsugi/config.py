@@ -157,6 +157,30 @@ class Settings(BaseSettings):
     stale_kinds: str = Field("manual,customer", description="Lead reports: comma-separated kinds checked for "
                              "staleness (cases and notes are history and never change).")
     expiring_days: int = Field(30, description="Lead reports: customer commitments ending within this many days.")
+    after_generation: str = Field("hikitsugi.insights.conflicts:detect_after_generation",
+                                  description="Comma-separated 'module:function' hooks run after each new index "
+                                  "generation (ingest, reindex, index rebuild), inside the run's lock; a failing hook "
+                                  "is reported and never unpublishes the generation. Default: conflict detection. "
+                                  "Empty = none.")
+    conflict_threshold: float = Field(1.0, description="Conflicts: sum of the scorer's signal weights at which a pair "
+                                      "is recorded as a conflict (hikitsugi.insights.contradiction; chosen on the dev "
+                                      "set eval/datasets/conflicts-dev, docs/conflicts.md).")
+    conflict_case_similarity: float = Field(0.88, description="Conflicts: cosine between two cases' symptoms of one "
+                                            "resolution group above which their fixes are compared.")
+    conflict_cross_group_similarity: float = Field(0.92, description="Conflicts: the same for cases of different "
+                                                   "resolution groups (highly similar symptoms only).")
+    conflict_manual_similarity: float = Field(0.86, description="Conflicts: cosine between a newer case or note and a "
+                                              "manual passage above which they are compared.")
+    conflict_commitment_similarity: float = Field(0.84, description="Conflicts: cosine between a customer's commitment "
+                                                  "and a newer note of that customer above which they are compared.")
+    conflict_anchor: float = Field(0.6, description="Conflicts: how much the terms a cue's object shares with the older "
+                                   "advice must weigh (sum of their idf, scaled to 1.0 for a term of one document) for "
+                                   "the cue to be about that advice.")
+    knowledge_dir: str = Field("", description="Folder accepted draft articles are written to (Markdown, ingested as "
+                               "manuals). Empty = $HIKITSUGI_HOME/knowledge. List it in the sources file (kind: manual) "
+                               "so the nightly re-index keeps it.")
+    draft_case_similarity: float = Field(0.86, description="Draft articles: cosine between a content gap's queries "
+                                         "and a later case's symptom above which the case is used as a source.")
     cors_origins: str = Field("", description="Comma-separated origins whose pages may call the API from a browser "
                               "(pages embedding widget.js), e.g. 'https://support.example.co.jp'; '*' = any.")
     secret_key: SecretStr = Field(SecretStr(""), description="Signs the short-lived tokens of POST /auth/token "
@@ -205,6 +229,10 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def knowledge_path(self) -> Path:
+        return Path(self.knowledge_dir).expanduser() if self.knowledge_dir else self.home / "knowledge"
 
     @property
     def log_dir(self) -> Path:

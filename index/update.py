@@ -45,7 +45,7 @@ from hikitsugi.config import Settings
 from hikitsugi.embedding.encoder import get_embedder, model_id
 from hikitsugi.index import generations, identity
 from hikitsugi.index.distributed import RayCluster, connect
-from hikitsugi.index.hooks import pause_at
+from hikitsugi.index.hooks import after_generation, pause_at
 from hikitsugi.index.vectors import choose_backend
 from hikitsugi.index.snapshot import (
     build_snapshot,
@@ -97,6 +97,8 @@ class IngestReport:
     chunks_written: int = 0
     docs_purged: int = 0  # retired document versions removed after the switch
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))  # seconds per stage
+    columns: dict[str, list[str]] = field(default_factory=dict)  # export file → "field ← column (how)" lines
+    hooks: dict[str, str] = field(default_factory=dict)  # after-generation hook → its summary (e.g. conflicts found)
     cluster: dict | None = None  # reindex --ray: the cluster and what each node did (index.distributed)
 
     @property
@@ -391,6 +393,18 @@ def _publish(session: Session, settings: Settings, report: IngestReport, force: 
         time.sleep(settings.purge_grace_s)
     purge_retired(session, settings, report)
     report._tick("purge", t)
+    if report.snapshot:
+        _after_generation(session, settings, report)
+
+
+def _after_generation(session: Session, settings: Settings, report: IngestReport) -> None:
+    """The one hook after a new generation: whatever reads the whole knowledge base (conflict
+    detection) runs here, in the lock, once per generation (index.hooks)."""
+    t = time.perf_counter()
+    summaries, problems = after_generation(session, settings, report.snapshot or "")
+    report.hooks.update(summaries)
+    report.problems.extend(problems)
+    report._tick("after_generation", t)
 
 
 def _prepare(session: Session, settings: Settings, report: IngestReport) -> None:
@@ -561,6 +575,8 @@ def _apply_parsed(session: Session, src: SourceFile, res: FileResult, settings: 
         for d in res.docs:
             d.kind = kind
     report.problems.extend(f"{src.path}: {p}" for p in res.problems)
+    if res.columns:
+        report.columns[str(src.path)] = [str(r) for r in res.columns]
     chunk_before = report.timings["chunk"]
     try:
         # a file with pages left out (no OCR yet) gets a parse hash that never matches: read again next run

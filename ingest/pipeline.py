@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hikitsugi.ingest.columns import Recognition
 from hikitsugi.ingest.encoding import DecodeError
 from hikitsugi.ingest.model import Block, ParsedDoc, ParseError
 from hikitsugi.ingest.parsers import documents as docparsers
@@ -51,6 +52,7 @@ class FileResult:
     docs: list[ParsedDoc] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     error: str | None = None  # the whole file failed
+    columns: list[Recognition] = field(default_factory=list)  # exports: which column is which field, and how
     # Part of the file was left out for a reason that setting up the machine fixes (scanned
     # PDF pages while Tesseract is missing): parse it again on the next run even if unchanged.
     retry: bool = False
@@ -106,7 +108,7 @@ def parse_bytes(src: SourceFile, data: bytes, mapping: dict[str, str] | None = N
             raise ParseError("empty file")
         if ext in RECORD_EXTS:
             rec = parse_records(data, src.path, src.rel, mapping)
-            result.docs, result.problems = rec.docs, rec.problems
+            result.docs, result.problems, result.columns = rec.docs, rec.problems, rec.columns
         elif ext in CUSTOMER_EXTS:
             result.docs, result.problems = parse_customers(data, src.path, src.rel)
         elif ext == ".eml":

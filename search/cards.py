@@ -31,6 +31,7 @@ class Result:
     similar_count: int = 0  # other cases with the same resolution group collapsed into this card
     similar_ids: list[str] = field(default_factory=list)
     redacted: bool = False  # personal data masked / private parts left out for this viewer (hikitsugi.access.policy)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)  # open conflicts this card is part of (search.notices)
 
 
 @dataclass

@@ -35,6 +35,7 @@ from hikitsugi.search.cards import (
 from hikitsugi.search.customer import customer_context
 from hikitsugi.search.fuse import fuse
 from hikitsugi.search.highlight import snippet
+from hikitsugi.search.notices import add_conflict_notices
 from hikitsugi.search.retrieve import NoIndexError, get_snapshot, retrieve_candidates
 from hikitsugi.storage.database import session_for
 from hikitsugi.storage.schema import Chunk, Document
@@ -132,6 +133,11 @@ def search(query: str, settings: Settings, k: int = 10, mode: str = "hybrid",
     if cat is not None:
         results = access.redact_results(results, {d.source_id: d for d in docs.values()}, viewer, cat, reads)
         ctx = access.redact_context(ctx, viewer, cat, reads)
+    session = session_for(settings.db_url)
+    try:  # after redaction: a card the viewer may not see carries no notice
+        add_conflict_notices(session, results, ctx, viewer, cat, reads)
+    finally:
+        session.close()
     for r in results:  # highlighted after masking, so a highlight never splits or reveals masked text
         r.snippet = snippet(r.passage, qn)
     timings["db"] = (time.perf_counter() - t) * 1000

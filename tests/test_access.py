@@ -108,9 +108,8 @@ def test_revoked_key_and_its_tokens_stop_at_once(server, sample_home, model_dir)
         assert created["key"].encode() not in f.read_bytes()
 
 
-def test_handover_grant_gives_and_ends_access(server, sample_home, model_dir, api_keys):
+def test_handover_grant_gives_and_ends_access(server, sample_home, model_dir, api_keys, use_home):
     from hikitsugi.access.principals import visible_customers
-    from hikitsugi.config import get_settings
     from hikitsugi.storage.database import session_for
 
     tanaka = json.loads(run_cli("keys", "create", "--user", "tanaka", "--json", env_home=sample_home,
@@ -125,7 +124,7 @@ def test_handover_grant_gives_and_ends_access(server, sample_home, model_dir, ap
     assert out.returncode == 0, out.stderr
     doc = httpx.get(server + "/documents/NOTE-0005", headers=H(tanaka), timeout=30)  # みなと法律事務所 = C010
     assert doc.status_code == 200 and not doc.json()["redacted"]
-    session = session_for(get_settings().db_url)
+    session = session_for(use_home.db_url)
     try:
         later = (today + dt.timedelta(days=8)).isoformat()
         assert "C010" in visible_customers(session, "tanaka", until)

@@ -382,7 +382,7 @@ def check_world(w: World, data, tmp_path_factory, make_client, db_url: str = "")
     ok: dict[str, int] = {}
     admin_seen: list[str] = []
 
-    own_searches: dict[str, set[str]] = {name: set() for name, *_ in principals}
+    own_searches: dict[str, set[str]] = {user: set() for _, user, *_ in principals}  # by user: key and token alike
 
     def call(name: str, req: dict) -> None:
         hdrs = dict(principals_by[name][3])
@@ -399,11 +399,11 @@ def check_world(w: World, data, tmp_path_factory, make_client, db_url: str = "")
             text = r.text
         else:
             if isinstance(payload, dict) and req["url"] == "/search" and r.status_code == 200:
-                own_searches[name].add(payload["search_id"])
+                own_searches[principals_by[name][1]].add(payload["search_id"])
                 pools.search_ids.append(payload["search_id"])
                 payload = {k: v for k, v in payload.items() if k not in ("query", "normalized_query")}  # the echo
             if isinstance(payload, dict) and req["url"] == "/feedback" and \
-                    (req["json"] or {}).get("search_id") in own_searches[name]:
+                    (req["json"] or {}).get("search_id") in own_searches[principals_by[name][1]]:
                 payload = {k: v for k, v in payload.items() if k != "query"}  # its own query, typed earlier
             text = json.dumps(payload, ensure_ascii=False)
         leaked = [b for b in banned[name] if b in text and not any(b in t for t in typed)]
@@ -417,6 +417,14 @@ def check_world(w: World, data, tmp_path_factory, make_client, db_url: str = "")
             for path, method, op in operations:
                 for _ in range(data.draw(st.integers(1, 2), label=f"{method} {path}")):
                     call(name, {**builder.request(data, path, method, op), "op": f"{method.upper()} {path}"})
+    for name, *_ in principals:  # positive control: each caller's own search and an outcome for it, so the
+        # feedback echo is checked in every world, not only when a random draw hit an own search id
+        before = set(own_searches[principals_by[name][1]])
+        call(name, {"method": "POST", "url": "/search", "params": {}, "json": {"query": "紙詰まり", "k": 5},
+                    "op": "POST /search"})
+        for sid in own_searches[principals_by[name][1]] - before:
+            call(name, {"method": "POST", "url": "/feedback", "params": {},
+                        "json": {"outcome": "resolved", "search_id": sid}, "op": "POST /feedback"})
     for name, *_ in principals:
         for sid in pools.doc_ids:
             call(name, {"method": "GET", "url": f"/documents/{sid}", "params": {}, "json": None,

@@ -83,9 +83,15 @@ def world(_world, model_dir):
     """The world, with the environment pointing at it (other fixtures, such as the shared
     server's keys, point it at the sample home)."""
     client, keys, settings, home = _world
+    before = {k: os.environ.get(k) for k in ("HIKITSUGI_HOME", "HIKITSUGI_MODEL")}
     os.environ["HIKITSUGI_HOME"] = str(home)
     os.environ["HIKITSUGI_MODEL"] = str(model_dir)
-    return client, keys, settings
+    yield client, keys, settings
+    for k, v in before.items():  # later tests read the environment they set up, not this world's
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 def _audit(client, keys, **params) -> list[dict]:

@@ -102,6 +102,10 @@
     .fb { display: flex; gap: 6px; margin: 6px 0 0; }
     .fb button { font-size: 12px; padding: 3px 10px; }
     .empty { color: var(--muted); margin: 8px 0 0; }
+    .conflict { background: #fff4e5; border: 1px solid #f5b971; border-left: 4px solid #dc6803; border-radius: 6px;
+      padding: 4px 8px; margin: 4px 0; font-size: 13px; }
+    .conflict strong { color: #b54708; font-weight: 700; }
+    .conflict a { color: var(--accent); }
     .sr-only { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; overflow: hidden; clip: rect(0 0 0 0); border: 0; white-space: nowrap; }
   `;
 
@@ -387,7 +391,8 @@
           "期限: " + (m.valid_until || "なし")].filter(Boolean).join(" / ");
         items.push(el("li", { class: "commitment" + (m.expired ? " is-expired" : "") },
           "特別対応", m.expired ? el("span", { class: "expired", text: `【期限切れ ${m.valid_until}】` }) : null,
-          `: ${m.what} `, el("span", { class: "meta", text: `(${why})` })));
+          `: ${m.what} `, el("span", { class: "meta", text: `(${why})` }),
+          ...(m.conflicts || []).map((c) => this.conflictNotice(c))));
       }
       for (const a of c.arrangements || []) items.push(el("li", { text: "取り決め: " + a }));
       for (const p of c.preferences || []) items.push(el("li", { text: "連絡の好み: " + p }));
@@ -417,12 +422,34 @@
         el("div", { class: "meta source", text: "出典: " + r.source_path + (r.context ? " ／ " + r.context : "") }),
         r.similar_count ? el("div", { class: "meta similar", text: `同様の事例 ${r.similar_count}件（${(r.similar_ids || []).slice(0, 5).join("、")}${r.similar_count > 5 ? "…" : ""}）` }) : null,
         r.redacted ? el("div", { class: "meta redacted", text: "担当外のお客様のため、一部を伏せて表示しています" }) : null,
+        ...(r.conflicts || []).map((c) => this.conflictNotice(c)),
         el("div", { class: "snippet" }, ...snippetNodes(r.snippet)),
         r.resolution ? el("div", { class: "resolution" }, el("b", { text: "解決策: " }), r.resolution,
           r.cause ? el("br") : null, r.cause ? el("b", { text: "原因: " }) : null, r.cause || null) : null,
         el("div", { class: "fb", role: "group", "aria-label": "この結果の評価: " + r.title },
           el("button", { type: "button", class: "secondary", "data-outcome": "resolved", "aria-pressed": "false", text: "解決した" }),
           el("button", { type: "button", class: "secondary", "data-outcome": "not_helpful", "aria-pressed": "false", text: "役に立たなかった" })));
+    }
+
+    /* An open conflict: the message and a link to the other side (or its kind and date when the
+       user may not see it). The link opens like a result (hikitsugi-open), never the card itself. */
+    conflictNotice(c) {
+      const o = c.other || {};
+      const label = `${o.title || ""}${o.date ? "（" + String(o.date).slice(0, 10) + "）" : ""}`;
+      let link = document.createTextNode(label);
+      if (o.url && !o.hidden) {
+        const url = new URL(o.url, this.apiBase + "/").href;
+        link = el("a", { href: url, class: "conflict-link", target: "_blank", rel: "noopener", text: label });
+        link.addEventListener("click", (e) => {
+          e.preventDefault();
+          e.stopPropagation();
+          const ev = new CustomEvent("hikitsugi-open", { detail: { result: o, url, conflict: c }, bubbles: true,
+            composed: true, cancelable: true });
+          if (this.dispatchEvent(ev)) window.open(url, "_blank", "noopener");
+        });
+      }
+      return el("div", { class: "conflict", role: "note", "data-conflict-id": c.conflict_id },
+        el("strong", { text: "⚠ " + c.message }), el("br"), (c.side === "older" ? "新しい記録: " : "古い記録: "), link);
     }
 
     setActive(i) {

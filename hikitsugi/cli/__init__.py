@@ -8,7 +8,7 @@ machines); progress, logs and problems go to stderr.
 from __future__ import annotations
 
 # isort: off  (the order is the order of `hikitsugi --help`)
-from hikitsugi.cli import commands, ops, live, access, settings  # noqa: F401  (each registers its commands)
+from hikitsugi.cli import commands, ops, live, access, knowledge, settings  # noqa: F401  (each registers its commands)
 # isort: on
 from hikitsugi.cli.common import app
 

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from hikitsugi.cli.common import _err, _setup_logging, app, eval_app, model_app
+from hikitsugi.cli.common import _err, _report_columns, _setup_logging, app, eval_app, model_app
 from hikitsugi.config import get_settings
 
 
@@ -33,6 +33,7 @@ def ingest(
         _err(f"error: {mapping}: {exc}")
         raise typer.Exit(2)
     report = ingest_paths(paths, settings, overrides)
+    _report_columns(report.columns)
     for p in report.problems:
         _err(f"warning: {p}")
     data = asdict(report)
@@ -82,6 +83,8 @@ def search(
         for com in c.commitments:
             mark = f"【期限切れ {com.get('valid_until')}】" if com["expired"] else ""
             typer.echo(f"  特別対応{mark}: {com['what']}")
+            for n in com.get("conflicts") or []:
+                typer.echo(f"    ⚠ {n['message']}: {n['other']['title']} {n['other'].get('date') or ''}".rstrip())
         for a in c.arrangements:
             typer.echo(f"  取り決め: {a}")
         for p in c.preferences:
@@ -107,6 +110,9 @@ def search(
         typer.echo(f"   {plain}")
         if r.resolution:
             typer.echo(f"   解決策: {r.resolution}")
+        for c in r.conflicts:
+            other = c["other"]
+            typer.echo(f"   ⚠ {c['message']}: {other['title']} {other.get('source_id') or ''} {other.get('date') or ''}".rstrip())
         if r.similar_count:
             typer.echo(f"   同様の事例 {r.similar_count}件: {', '.join(r.similar_ids[:5])}{' …' if r.similar_count > 5 else ''}")
         if r.occurred_at or r.resolved_by:
@@ -373,6 +379,8 @@ def eval_deflection(
                                       "symptom (off by default: subjects are often written after the fact)."),
     split: float = typer.Option(0.5, min=0.1, max=0.9, help="Share of the history (earliest cases) the threshold is "
                                 "chosen on; rates are reported on the rest."),
+    mapping: Optional[Path] = typer.Option(None, help="YAML column mapping (field: column header); applies to the "
+                                                      "index the replay searches as well as to the replay."),
     max_wrong: float = typer.Option(0.05, help="Highest acceptable wrong-suggestion rate for the recommended threshold."),
     out: Optional[Path] = typer.Option(None, help="Write deflection.json, deflection.html and a per-case dump here."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -381,13 +389,17 @@ def eval_deflection(
     from hikitsugi.eval.deflection import run_deflection, write_deflection_report
 
     _setup_logging()
+    from hikitsugi.ingest.columns import load_mapping
+
     cols = [c.strip() for c in text_columns.split(",")] if text_columns else None
     try:
         result = run_deflection(history, get_settings(), k=k, group_column=group_column, time_column=time_column,
-                                text_columns=cols, max_wrong=max_wrong, with_subject=with_subject, split=split)
-    except (FileNotFoundError, ValueError) as exc:
+                                text_columns=cols, max_wrong=max_wrong, mapping=load_mapping(mapping),
+                                with_subject=with_subject, split=split)
+    except (FileNotFoundError, OSError, ValueError) as exc:
         _err(f"error: {exc}")
         raise typer.Exit(2)
+    _report_columns({str(history): result["columns"]})
     for p in result["problems"]:
         _err(f"warning: {history}: {p}")
     if out is not None:

@@ -26,3 +26,12 @@ def _setup_logging(verbose: bool = False) -> None:
 
 def _err(msg: str) -> None:
     typer.echo(msg, err=True)
+
+
+def _report_columns(columns: dict[str, list[str]]) -> None:
+    """Say on stderr which column of each export was taken for which field, and how
+    (mapping, name or values), so a wrong guess is seen before it skews anything."""
+    for path, lines in columns.items():
+        _err(f"columns: {path}:")
+        for line in lines:
+            _err(f"  {line}")

@@ -16,7 +16,7 @@ from typing import Optional
 
 import typer
 
-from hikitsugi.cli.common import _err, _setup_logging, app
+from hikitsugi.cli.common import _err, _report_columns, _setup_logging, app
 from hikitsugi.config import get_settings
 
 CLUSTER_FAILED_EXIT = 4
@@ -78,6 +78,7 @@ def reindex(
     except ClusterError as exc:
         _err(f"error: {exc} — nothing new was published; the previous index keeps serving")
         raise typer.Exit(CLUSTER_FAILED_EXIT)
+    _report_columns(report.columns)
     for p in report.problems:
         _err(f"warning: {p}")
     if as_json:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from dateutil import parser as dateparser
-
-from hikitsugi.ingest.columns import recognize
+from hikitsugi.ingest.columns import SAMPLE_ROWS, AmbiguousColumns, Recognition, parse_datetime, recognize_columns
 from hikitsugi.ingest.encoding import decode_bytes
 from hikitsugi.ingest.model import Block, ParsedDoc, ParseError
 
@@ -38,6 +37,7 @@ class RecordResult:
     docs: list[ParsedDoc] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     encoding: str = ""
+    columns: list[Recognition] = field(default_factory=list)  # which column is which field, and how we know
 
 
 def _rows_csv(data: bytes, delimiter: str, result: RecordResult) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -121,16 +121,22 @@ def _as_text(value: Any) -> str:
 
 
 def _as_date(value: Any) -> str | None:
-    """ISO 8601 string, or None when the cell holds no recognizable date."""
+    """ISO 8601 string, or None when the cell holds no recognizable date (the same reading
+    :mod:`hikitsugi.ingest.columns` recognizes a date column by)."""
     if value in (None, ""):
         return None
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    text = _as_text(value).replace("年", "-").replace("月", "-").replace("日", " ").strip()
-    try:
-        return dateparser.parse(text).isoformat()
-    except (ValueError, OverflowError):
-        return None
+    parsed = parse_datetime(_as_text(value), strict=False)
+    return parsed.isoformat() if parsed is not None else None
+
+
+def _headers(sample: list[tuple[int, dict[str, Any]]]) -> list[str]:
+    """Column names in file order (JSON records may differ in keys: the union, first seen first)."""
+    out: dict[str, None] = {}
+    for _, row in sample:
+        out.update(dict.fromkeys(row))
+    return list(out)
 
 
 def parse_records(data: bytes, path: Path, rel: str, mapping: dict[str, str] | None = None) -> RecordResult:
@@ -145,9 +151,15 @@ def parse_records(data: bytes, path: Path, rel: str, mapping: dict[str, str] | N
         rows = _rows_csv(data, "\t" if ext == ".tsv" else ",", result)
     cols: dict[str, str] | None = None
     seen: set[str] = set()
-    for lineno, row in rows:
+    sample = list(itertools.islice(rows, SAMPLE_ROWS))
+    for lineno, row in itertools.chain(sample, rows):
         if cols is None:
-            cols = recognize(list(row.keys()), mapping)
+            try:
+                cols, result.columns, warnings = recognize_columns(
+                    _headers(sample), [r for _, r in sample], mapping)
+            except AmbiguousColumns as exc:
+                raise ParseError(str(exc)) from None
+            result.problems.extend(warnings)
             if "body" not in cols and "title" not in cols:
                 raise ParseError(
                     f"no text column recognized among {list(row.keys())}; name one of 問い合わせ内容/内容/件名 "

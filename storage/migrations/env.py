@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, pool
 
 import hikitsugi.insights.feedback  # noqa: F401
 import hikitsugi.insights.searchlog  # noqa: E402,F401  (search_log, feedback on the same metadata)
+import hikitsugi.storage.conflicts  # noqa: E402,F401  (conflicts)
 from hikitsugi.storage.schema import Base
 
 config = context.config

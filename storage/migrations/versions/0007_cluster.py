@@ -2,7 +2,7 @@
 replica follows), the replicas' heartbeats, and rate-limit buckets shared by all replicas.
 
 Revision ID: 0007_cluster
-Revises: 0004_access
+Revises: 0006
 Create Date: 2026-11-30
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_cluster"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -142,7 +142,7 @@ def test_lead_reports_over_http(server, api_keys, sample_home):
     assert exp["today"] == desk_today(Settings()).isoformat()
     session = session_for(f"sqlite:///{sample_home / 'hikitsugi.db'}")
     try:
-        direct = expiring_commitments(session, 3650, today=dt.date.fromisoformat(exp["today"]))
+        direct = expiring_commitments(session, 3650, today=dt.date.fromisoformat(exp["today"]), scope=TRUSTED)
     finally:
         session.close()
     assert [(i["customer_id"], i["valid_until"]) for i in exp["items"]] == \

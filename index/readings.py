@@ -25,7 +25,11 @@ measurement in docs/retrieval.md.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import sqlite3
+import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -222,6 +226,54 @@ def query_reading(query_norm: str, name: str) -> str:
     return analyze(romaji_to_kana(query_norm) or query_norm, name)[0]
 
 
+class RowStore:
+    """Per-row analyses (chunk id → reading, words) of one generation in an SQLite file, so
+    the next build reuses them row by row without loading them all (at 1,000,000 chunks the
+    analyses are several GiB as Python objects)."""
+
+    FILE = "rows.sqlite"
+
+    def __init__(self, path: Path, writable: bool = False) -> None:
+        self.path = path
+        self._db = sqlite3.connect(str(path) if writable else f"file:{path}?mode=ro", uri=not writable,
+                                   check_same_thread=False)
+        self._batch: list[tuple[int, str, str]] = []
+
+    @classmethod
+    def create(cls) -> "RowStore":
+        fd, name = tempfile.mkstemp(prefix="hikitsugi-readings-", suffix=".sqlite")
+        os.close(fd)
+        store = cls(Path(name), writable=True)
+        store._db.execute("PRAGMA journal_mode=OFF")
+        store._db.execute("PRAGMA synchronous=OFF")
+        store._db.execute("CREATE TABLE rows (key INTEGER PRIMARY KEY, reading TEXT, words TEXT)")
+        return store
+
+    def add(self, key: int, reading: str, words: list) -> None:
+        self._batch.append((int(key), reading, json.dumps(words, ensure_ascii=False)))
+        if len(self._batch) >= 5000:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._batch:
+            self._db.executemany("INSERT OR REPLACE INTO rows VALUES (?, ?, ?)", self._batch)
+            self._batch = []
+
+    def close(self) -> Path:
+        self._flush()
+        self._db.commit()
+        self._db.close()
+        return self.path
+
+    def discard(self) -> None:
+        self._db.close()
+        self.path.unlink(missing_ok=True)
+
+    def get(self, key: int) -> tuple[str, list] | None:
+        row = self._db.execute("SELECT reading, words FROM rows WHERE key = ?", (int(key),)).fetchone()
+        return None if row is None else (row[0], [tuple(w) for w in json.loads(row[1])])
+
+
 # --------------------------------------------------------------------------- the field
 @dataclass
 class Readings:
@@ -231,53 +283,69 @@ class Readings:
     index: LexicalIndex
     vocab: dict[str, str]  # phonetic key -> the word as this corpus most often writes it
     analyzer: str
-    rows: dict = field(default_factory=dict, repr=False)  # chunk id -> (reading, words), reused by the next build
+    rows_file: Path | None = field(default=None, repr=False)  # this build's per-row analyses (see RowStore)
 
     @classmethod
     def build(cls, texts: Iterable[str], name: str, k1: float, b: float, keys: list[int] | None = None,
-              previous: dict[int, tuple[str, list]] | None = None) -> "Readings":
+              previous: "RowStore | dict | None" = None) -> "Readings":
         """The field over ``texts`` (in row order). ``keys`` name the rows (chunk ids, which
         never change text) and ``previous`` holds the analyses of an earlier generation under
         the same keys: those rows are not analyzed again — at 100,000 chunks the analysis is
-        most of a generation's build time."""
-        analyses: list[tuple[str, list]] = []
+        most of a generation's build time.
+
+        Streamed, so memory does not grow with the corpus: each text is analyzed, its row
+        written to an SQLite file (:class:`RowStore`, the next build's ``previous``) and its
+        reading tokens handed to the lean BM25 builder; only the reading → word vocabulary
+        is kept. Holding every row's analysis and token list in lists (the first version)
+        took 5.7 GiB of build memory at 100,000 chunks and would not have fit at 1,000,000."""
         seen: dict[str, Counter] = {}
-        previous = previous or {}
-        for i, text in enumerate(texts):
-            key = keys[i] if keys is not None else None
-            found = previous.get(key) if key is not None else None
-            reading, words = found if found is not None else analyze(text, name)
-            analyses.append((reading, [list(w) for w in words]))
-            for wkey, surface in words:
-                seen.setdefault(wkey, Counter())[surface] += 1
+        writer = RowStore.create() if keys is not None else None
+        key_list = list(keys) if keys is not None else None
+
+        def token_rows():
+            for i, text in enumerate(texts):
+                key = key_list[i] if key_list is not None else None
+                found = previous.get(key) if previous is not None and key is not None else None
+                reading, words = found if found is not None else analyze(text, name)
+                for wkey, surface in words:
+                    seen.setdefault(wkey, Counter())[surface] += 1
+                if writer is not None:
+                    writer.add(key, reading, words)
+                yield tokens(reading)
+
+        try:
+            index = LexicalIndex.from_tokens(token_rows(), k1, b)
+        except BaseException:
+            if writer is not None:
+                writer.discard()
+            raise
         vocab = {k: c.most_common(1)[0][0] for k, c in seen.items()}
-        out = cls(LexicalIndex.from_tokens([tokens(r) for r, _ in analyses], k1, b), vocab, name)
-        out.rows = dict(zip(keys, analyses)) if keys is not None else {}
-        return out
+        return cls(index, vocab, name, writer.close() if writer is not None else None)
 
     def save(self, directory: Path) -> None:
         self.index.save(directory / "bm25")
         (directory / "vocab.json").write_text(json.dumps({"analyzer": self.analyzer, "vocab": self.vocab},
                                                          ensure_ascii=False))
-        if self.rows:
-            with (directory / "rows.jsonl").open("w", encoding="utf-8") as fh:
-                for key, (reading, words) in self.rows.items():
-                    fh.write(json.dumps([int(key), reading, words], ensure_ascii=False) + "\n")
+        if self.rows_file is not None and self.rows_file.exists():
+            shutil.move(str(self.rows_file), directory / RowStore.FILE)
+            self.rows_file = None
 
     @staticmethod
-    def load_rows(directory: Path, analyzer_name: str) -> dict[int, tuple[str, list]]:
+    def load_rows(directory: Path, analyzer_name: str) -> "RowStore | dict":
         """The per-row analyses a generation stored (empty when it was made by another analyzer)."""
         try:
             meta = json.loads((directory / "vocab.json").read_text())
             if meta.get("analyzer") != analyzer_name:
                 return {}
-            out = {}
+            if (directory / RowStore.FILE).exists():
+                return RowStore(directory / RowStore.FILE)
+            out = {}  # a generation written before the row store: its rows.jsonl
             with (directory / "rows.jsonl").open(encoding="utf-8") as fh:
                 for line in fh:
                     key, reading, words = json.loads(line)
                     out[key] = (reading, [tuple(w) for w in words])
             return out
-        except (OSError, ValueError):
+        except (OSError, ValueError, sqlite3.Error):
             return {}
 
     @classmethod

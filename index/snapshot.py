@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -157,8 +158,8 @@ def build_snapshot(session: Session, settings: Settings, chunk_ids: np.ndarray |
     sent_vecs, sent_ptr = _sentence_vectors(session, settings, mid, rows, vecs.shape[1])
     lexical = LexicalIndex.build((lexical_text(r.title, r.context, r.text) for r in rows),
                                  settings.bm25_k1, settings.bm25_b)
-    readings = _build_readings([lexical_text(r.title, r.context, r.text) for r in rows] if settings.reading_analyzer
-                               else [], [int(i) for i in ids], settings)
+    readings = _build_readings((lexical_text(r.title, r.context, r.text) for r in rows), [int(i) for i in ids],
+                               settings)
     index_dir = settings.index_dir
     index_dir.mkdir(parents=True, exist_ok=True)
     name = name or f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{int(time.time_ns() % 1_000_000)}"
@@ -199,7 +200,7 @@ def switch_current(index_dir: Path, name: str) -> None:
     _prune(index_dir, keep=name)
 
 
-def _build_readings(texts: list[str], ids: list[int], settings: Settings) -> Readings | None:
+def _build_readings(texts: Iterable[str], ids: list[int], settings: Settings) -> Readings | None:
     """The reading field (index.readings), reusing the current generation's analyses of unchanged chunks."""
     if not settings.reading_analyzer:
         return None

@@ -63,3 +63,23 @@ def test_hiragana_and_romaji_queries_find_the_kanji_passage(make_home, tmp_path)
         for mode in ("lexical", "hybrid"):
             top = search(query, settings, k=3, mode=mode).results[0]
             assert expected in top.passage, (query, mode, top.passage)
+
+
+def test_a_rebuild_reuses_stored_analyses_row_by_row(tmp_path, monkeypatch):
+    """The per-row analyses go to an SQLite row store saved with the generation; the next
+    build reads them back one row at a time instead of analyzing again (or loading them all)."""
+    texts = ["在庫がマイナスになっている", "インボイス番号がレシートに出ない", "複合機が固まった"]
+    first = rd.Readings.build(texts, "sudachi", 1.2, 0.75, keys=[11, 12, 13])
+    first.save(tmp_path / "gen1")
+    stored = rd.Readings.load_rows(tmp_path / "gen1", "sudachi")
+    assert isinstance(stored, rd.RowStore) and stored.get(12)[0] and stored.get(99) is None
+    analyzed: list[str] = []
+    real = rd.analyze
+    monkeypatch.setattr(rd, "analyze", lambda text, name: analyzed.append(text) or real(text, name))
+    second = rd.Readings.build(texts + ["紙詰まりが頻発する"], "sudachi", 1.2, 0.75, keys=[11, 12, 13, 14],
+                               previous=stored)
+    assert analyzed == ["紙詰まりが頻発する"]  # only the new row
+    assert second.vocab.items() >= first.vocab.items()
+    q = rd.tokens(rd.query_reading("ざいこ まいなす", "sudachi"))
+    assert int(second.index.scores(q).argmax()) == int(first.index.scores(q).argmax()) == 0  # the reused row matches
+    assert rd.Readings.load_rows(tmp_path / "gen1", "fugashi") == {}  # another analyzer's rows are not reused

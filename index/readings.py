@@ -31,6 +31,7 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -320,7 +321,10 @@ class Readings:
                 writer.discard()
             raise
         vocab = {k: c.most_common(1)[0][0] for k, c in seen.items()}
-        return cls(index, vocab, name, writer.close() if writer is not None else None)
+        out = cls(index, vocab, name, writer.close() if writer is not None else None)
+        if out.rows_file is not None:  # a build that is never saved leaves no temporary file behind
+            weakref.finalize(out, out.rows_file.unlink, missing_ok=True)
+        return out
 
     def save(self, directory: Path) -> None:
         self.index.save(directory / "bm25")

@@ -71,6 +71,10 @@ def test_kana_kanji_conversion_writes_words_the_corpus_never_used():
     assert convert("とりこんだしょるいをでんしゆうびんでとばしても") == "取り込んだ書類を電子郵便で飛ばしても"
     assert convert("ひかりさん どようにこわれたら") == "光さん 土曜に壊れたら"  # parts stay parts
     assert convert("PCがのぞける MX-3100のかみ").startswith("PCが覗ける MX-3100の")  # Latin runs stay as typed
+    # katakana stays as typed and the particle after it stays a particle (not 「ファクス我」「パスワードヲ」)
+    assert convert("ファクスがとどかない") == "ファクスが届かない"
+    assert convert("パスワードをわすれた") == "パスワードを忘れた"
+    assert convert("zaiko") == "zaiko"  # romaji is turned into kana before, by the caller
 
 
 # Paraphrases typed in hiragana (support-ja-kana q131, q007, q074): none of their words is in the

@@ -75,6 +75,10 @@ def test_kana_kanji_conversion_writes_words_the_corpus_never_used():
     assert convert("ファクスがとどかない") == "ファクスが届かない"
     assert convert("パスワードをわすれた") == "パスワードを忘れた"
     assert convert("zaiko") == "zaiko"  # romaji is turned into kana before, by the caller
+    r = rd.Readings.build(["在庫がマイナスになっている"], "sudachi", 1.2, 0.75)
+    assert r.rewrite("zaiko mainasu") == r.rewrite("ざいこ まいなす") == "在庫 マイナス"
+    with pytest.raises(ValueError, match="reading_converter"):
+        r.rewrite("ざいこ", "ime")
 
 
 # Paraphrases typed in hiragana (support-ja-kana q131, q007, q074): none of their words is in the

@@ -167,7 +167,7 @@ def _evidence(ds, s: Settings, snap, limit: int, row_tokens: list[list[str]] | N
         dc, dsent = _all_cosines(snap, qv, chunk_vecs)
         rc = rs = rl = None
         if typed:
-            rewrite = snap.readings.to_surface(qn)
+            rewrite = snap.readings.rewrite(qn, s.reading_converter)
             if rewrite and rewrite != qn:
                 rc, rs = _all_cosines(snap, embed.embed_query(rewrite), chunk_vecs)
                 rl = snap.lexical.score_all(tokenize(rewrite), None, synonym_tokens(rewrite, s), s.synonym_weight)

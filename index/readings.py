@@ -306,11 +306,10 @@ class Readings:
         took 5.7 GiB of build memory at 100,000 chunks and would not have fit at 1,000,000."""
         seen: dict[str, Counter] = {}
         writer = RowStore.create() if keys is not None else None
-        key_list = list(keys) if keys is not None else None
 
         def token_rows():
             for i, text in enumerate(texts):
-                key = key_list[i] if key_list is not None else None
+                key = keys[i] if keys is not None else None
                 found = previous.get(key) if previous is not None and key is not None else None
                 reading, words = found if found is not None else analyze(text, name)
                 for wkey, surface in words:

@@ -254,19 +254,19 @@ def test_database_rate_limiter_buckets(tmp_path, db_url):
     """The shared token bucket on each database: burst, refill on the database's clock, per key."""
     url = db_url or f"sqlite:///{tmp_path / 'limits.db'}"
     lim = DatabaseRateLimiter(url, per_s=5.0, burst=3)
-    waits = [lim.allow("k1") for _ in range(4)]
+    waits = [lim.take("k1") for _ in range(4)]
     assert waits[:3] == [0.0, 0.0, 0.0] and 0 < waits[3] <= 0.2 + 1e-6
-    assert lim.allow("k2") == 0.0  # another key has its own bucket
+    assert lim.take("k2") == 0.0  # another key has its own bucket
     time.sleep(0.25)  # 5 tokens/s: one more request after 0.2 s
-    assert lim.allow("k1") == 0.0 and lim.allow("k1") > 0
+    assert lim.take("k1") == 0.0 and lim.take("k1") > 0
     other = DatabaseRateLimiter(url, per_s=5.0, burst=3)  # a second process would see the same bucket
-    assert other.allow("k1") > 0
+    assert other.take("k1") > 0
     # what one request pays for the shared bucket (recorded, not asserted: the machine is shared)
     fast = DatabaseRateLimiter(url, per_s=1e6, burst=10**6)
     times = []
     for _ in range(100):
         t = time.perf_counter()
-        fast.allow("timing")
+        fast.take("timing")
         times.append((time.perf_counter() - t) * 1000)
     out = REPO / "tests" / "artifacts" / "rate_limiter.json"
     out.parent.mkdir(parents=True, exist_ok=True)

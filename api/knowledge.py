@@ -147,8 +147,7 @@ def list_conflicts(status: Literal["open", "resolved", "gone", "all"] = "open",
 def get_conflict(conflict_id: str = _id("conflict"), view: View = Depends(LEADS)) -> dict[str, Any]:
     """One conflict."""
     try:
-        return view.records(lambda session, settings, principal, reads: conflict_store.get_conflict(
-            session, settings, conflict_id, principal, reads), via="conflicts")
+        return view.records(conflict_store.get_conflict, conflict_id, via="conflicts")
     except conflict_store.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
 
@@ -156,10 +155,9 @@ def get_conflict(conflict_id: str = _id("conflict"), view: View = Depends(LEADS)
 @router.post("/conflicts/{conflict_id}/resolve", response_model=ConflictOut)
 def resolve_conflict(body: ResolveIn, conflict_id: str = _id("conflict"), view: View = Depends(LEADS)) -> dict[str, Any]:
     """Mark a conflict resolved: which side wins, or both valid in different conditions. Audited."""
-    p = view.principal
     try:
         return view.records(lambda session, settings, principal, _reads: conflict_store.resolve(
-            session, settings, conflict_id, body.winner, body.note, principal, principal.user, p.source),
+            session, settings, conflict_id, body.winner, body.note, principal, principal.user, principal.source),
             via="conflicts")
     except conflict_store.NotFound as exc:
         raise HTTPException(404, str(exc)) from None

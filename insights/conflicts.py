@@ -500,8 +500,8 @@ def list_conflicts(session: Session, settings: Settings, viewer: access.Principa
     return {"status": status or "all", "counts": counts, "by_kind": by_kind, "items": items}
 
 
-def get_conflict(session: Session, settings: Settings, conflict_id: str, viewer: access.Principal | None,
-                 reads: access.Reads) -> dict[str, Any]:
+def get_conflict(session: Session, settings: Settings, viewer: access.Principal | None, reads: access.Reads,
+                 conflict_id: str) -> dict[str, Any]:
     row = session.get(Conflict, conflict_id)
     cat = access.catalog(session, settings.db_url, None)
     view = conflict_view(row, viewer, cat, reads) if row is not None else None

@@ -67,9 +67,12 @@ def fp32_dir(settings: Settings) -> Path:
 
 def guard_dataset(settings: Settings) -> Path:
     """The guard set: the ``model_guard_dataset`` setting, else jsquad-dev in the shared
-    evaluation data beside the repository (``shared/eval/jsquad-dev`` in a parent folder)."""
+    evaluation data beside the repository (``shared/eval/jsquad-dev`` in a parent folder),
+    else the copy bundled in the repository (``eval/datasets/jsquad-dev``), so a fresh clone
+    with nothing beside it builds and guards the model too."""
     candidates = [Path(settings.model_guard_dataset).expanduser()] if settings.model_guard_dataset else \
-        list(dict.fromkeys(p / "shared" / "eval" / "jsquad-dev" for p in [*REPO.parents][:3]))
+        list(dict.fromkeys([*(p / "shared" / "eval" / "jsquad-dev" for p in [*REPO.parents][:3]),
+                            REPO / "eval" / "datasets" / "jsquad-dev"]))
     for c in candidates:
         if (c / "corpus.jsonl").is_file():
             return c

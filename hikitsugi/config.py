@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     embed_workers: int = Field(2, description="onnx-int8: passage batches embedded at once at ingest, each on one "
                                "thread (one per core measured fastest: docs/benchmarks.md).")
     model_guard_dataset: str = Field("", description="BEIR folder the int8 quality guard runs on; empty = "
-                                     "shared/eval/jsquad-dev in a parent folder of the repository.")
+                                     "shared/eval/jsquad-dev in a parent folder of the repository, else the copy bundled in "
+                                     "eval/datasets/jsquad-dev.")
     guard_max_mrr_drop: float = Field(0.005, description="Quality guard: the int8 model's dense MRR@10 on the guard set "
                                       "must be within this of the fp32 model's, or it is not installed.")
     guard_min_cosine: float = Field(0.99, description="Quality guard: minimum mean cosine between int8 and fp32 vectors "

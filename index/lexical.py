@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -52,6 +53,39 @@ class LexicalIndex:
         self.retriever = retriever
         self.n_rows = n_rows
         self.vocab = retriever.vocab_dict if n_rows else {}
+        sc = retriever.scores if n_rows else {}
+        # plain views of bm25s' (memory-mapped) score matrix: slicing a np.memmap builds a
+        # memmap object per slice (0.2 ms each, ~14 ms per query at 1,000,000 rows)
+        self._data = np.asarray(sc.get("data", np.zeros(0, np.float32)))
+        self._indices = np.asarray(sc.get("indices", np.zeros(0, np.int32)))
+        self._indptr = np.asarray(sc.get("indptr", np.zeros(1, np.int64)))
+        self._max_impact: dict[int, float] = {}
+
+    def df(self, tid: int) -> int:
+        """Rows that contain token ``tid``."""
+        return int(self._indptr[tid + 1] - self._indptr[tid])
+
+    def postings(self, tid: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows ascending, their BM25 contributions) of token ``tid``."""
+        s, e = self._indptr[tid], self._indptr[tid + 1]
+        return self._indices[s:e], self._data[s:e]
+
+    def max_impact(self, tid: int) -> float:
+        """The largest contribution token ``tid`` makes to any row (an upper bound for
+        :class:`LexicalQuery`'s exactness check), read once per token and kept."""
+        v = self._max_impact.get(tid)
+        if v is None:
+            v = self._max_impact[tid] = float(self.postings(tid)[1].max(initial=0.0))
+        return v
+
+    def lookup(self, tid: int, rows: np.ndarray) -> np.ndarray:
+        """Token ``tid``'s contribution to each of ``rows`` (0 where it does not occur): a
+        binary search in its posting list instead of a pass over it."""
+        idx, vals = self.postings(tid)
+        if not len(idx) or not len(rows):
+            return np.zeros(len(rows), np.float32)
+        pos = np.minimum(np.searchsorted(idx, rows), len(idx) - 1)
+        return np.where(idx[pos] == rows, vals[pos], np.float32(0))
 
     @classmethod
     def build(cls, texts: Iterable[str], k1: float, b: float) -> "LexicalIndex":
@@ -157,3 +191,92 @@ class LexicalIndex:
                extra: list[str] | None = None, extra_weight: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
         """Top n (row numbers, scores) with score > 0."""
         return self.top(self.score_all(tokens, mask, extra, extra_weight), n)
+
+
+class LexicalQuery:
+    """BM25 of one query over weighted fields (surface grams, synonyms, readings), for the top
+    list and for any other rows fusion asks about.
+
+    Every query term's posting list used to be added into a score per row: at 1,000,000
+    chunks a support query's ~25 distinct grams touch ~2.5 million postings (common kanji
+    and their bigrams occur in a tenth of all rows), ~8 ms on a quiet machine. Here the
+    terms are taken rarest first and added into the per-row score only while their
+    postings fit ``scatter_budget``; each remaining (common, low-idf) term is looked up —
+    a binary search in its posting list — for the ``pool`` best rows of the rare terms
+    and for the rows fusion asks about. Below the budget (every corpus of the evaluation
+    sets, and most queries at 100,000 chunks) nothing changes: the scores are the exhaustive
+    ones. Above it the top list is exact whenever :attr:`exact` says so (the best score
+    a row outside the pool could reach stays below the n-th score found); the budget and the
+    pool were chosen with ``python -m bench.lexical`` (docs/benchmarks.md).
+    """
+
+    def __init__(self, fields: list[tuple[LexicalIndex, list[str], float]], n_rows: int,
+                 mask: np.ndarray | None = None, scatter_budget: int = 0, pool: int = 2000) -> None:
+        terms = []
+        for index, tokens, weight in fields:
+            if weight <= 0 or not index.n_rows:
+                continue
+            for tid, count in Counter(index.vocab[t] for t in tokens if t in index.vocab).items():
+                terms.append((index.df(tid), index, tid, weight * count))
+        terms.sort(key=lambda t: t[0])
+        self.partial = np.zeros(n_rows, np.float32)
+        self.mask = mask
+        self.pool = pool
+        self.looked_up: list[tuple[LexicalIndex, int, float]] = []
+        self._touched: list[np.ndarray] = []
+        used = 0
+        for df, index, tid, weight in terms:
+            if scatter_budget and self._touched and used + df > scatter_budget:
+                self.looked_up.append((index, tid, weight))
+                continue
+            rows, vals = index.postings(tid)
+            np.add.at(self.partial, rows, vals if weight == 1 else vals * np.float32(weight))
+            self._touched.append(rows)
+            used += df
+        if mask is not None:
+            self.partial *= mask
+        self.exact = True
+
+    def score_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The full BM25 score of each of ``rows`` (0 for rows the mask forbids)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = self.partial[rows].astype(np.float32)
+        for index, tid, weight in self.looked_up:
+            out += np.float32(weight) * index.lookup(tid, rows)
+        if self.mask is not None and self.looked_up:
+            out *= self.mask[rows]
+        return out
+
+    def top(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Best n (row numbers, scores) with score > 0; sets :attr:`exact`."""
+        if not self.looked_up:
+            return LexicalIndex.top(self.partial, n)
+        touched = np.concatenate(self._touched)  # a row appears once per rare term it holds
+        vals = self.partial[touched]
+        outside = 0.0  # best partial score of a row left out of the pool
+        k = 2 * self.pool
+        if len(touched) > k:
+            sel = np.argpartition(-vals, k - 1)[:k]
+            outside = float(vals[sel].min())
+            touched = touched[sel]
+        pool = np.unique(touched)
+        pool = pool[self.partial[pool] > 0]
+        if len(pool) > self.pool:
+            keep = np.argpartition(-self.partial[pool], self.pool - 1)
+            outside = max(outside, float(self.partial[pool[keep[self.pool:]]].max()))
+            pool = pool[keep[:self.pool]]
+        rows, scores = _top_of(pool, self.score_rows(pool), n)
+        bound = sum(w * index.max_impact(tid) for index, tid, w in self.looked_up)
+        self.exact = len(scores) == n and outside + bound <= float(scores[-1])
+        return rows, scores
+
+
+def _top_of(rows: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Best n of (rows, scores) with score > 0, best first."""
+    keep = scores > 0
+    rows, scores = rows[keep], scores[keep]
+    if len(rows) > n:
+        part = np.argpartition(-scores, n - 1)[:n]
+        rows, scores = rows[part], scores[part]
+    order = np.argsort(-scores, kind="stable")
+    return rows[order], scores[order]

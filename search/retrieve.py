@@ -17,7 +17,7 @@ import numpy as np
 from hikitsugi.config import Settings
 from hikitsugi.embedding.encoder import get_embedder
 from hikitsugi.index import readings as rd
-from hikitsugi.index.lexical import tokenize
+from hikitsugi.index.lexical import LexicalQuery, tokenize
 from hikitsugi.index.snapshot import Snapshot, current_name, load_snapshot
 from hikitsugi.index.vectors import plan as vector_plan
 from hikitsugi.search.synonyms import synonym_tokens
@@ -140,13 +140,14 @@ def query_forms(qn: str, settings: Settings, snap: Snapshot) -> QueryForms:
                       rewrite if settings.reading_rewrite_lexical else qn)
 
 
-def lexical_scores(forms: QueryForms, settings: Settings, snap: Snapshot, mask: np.ndarray | None) -> np.ndarray:
-    """BM25 of every row: the surface field (synonyms at their weight) plus the reading field at its weight."""
+def lexical_query(forms: QueryForms, settings: Settings, snap: Snapshot, mask: np.ndarray | None) -> LexicalQuery:
+    """BM25 of the query: the surface field (synonyms at their weight) plus the reading field at its weight."""
     text = forms.lexical_text or forms.text
-    scores = snap.lexical.score_all(tokenize(text), mask, synonym_tokens(text, settings), settings.synonym_weight)
+    fields = [(snap.lexical, tokenize(text), 1.0),
+              (snap.lexical, synonym_tokens(text, settings), settings.synonym_weight)]
     if forms.reading_tokens and forms.reading_weight > 0 and snap.readings is not None:
-        scores = scores + forms.reading_weight * snap.readings.index.scores(forms.reading_tokens, mask)
-    return scores
+        fields.append((snap.readings.index, forms.reading_tokens, forms.reading_weight))
+    return LexicalQuery(fields, snap.lexical.n_rows, mask, settings.lexical_scatter_budget, settings.lexical_pool)
 
 
 def retrieve_candidates(qn: str, settings: Settings, snap: Snapshot, mode: str, n: int,
@@ -158,7 +159,7 @@ def retrieve_candidates(qn: str, settings: Settings, snap: Snapshot, mode: str, 
     timings: dict[str, float] = {}
     dense: dict[int, float] = {}
     lexical: dict[int, float] = {}
-    lex_all: np.ndarray | None = None
+    lex: LexicalQuery | None = None
     qv = None
     forms = query_forms(qn, settings, snap)
     if mode in ("dense", "hybrid") and snap.dense.ntotal:
@@ -170,19 +171,19 @@ def retrieve_candidates(qn: str, settings: Settings, snap: Snapshot, mode: str, 
         timings["faiss"] = (time.perf_counter() - t) * 1000
     if mode in ("lexical", "hybrid") and snap.lexical.n_rows:
         t = time.perf_counter()
-        lex_all = lexical_scores(forms, settings, snap, mask)
-        rows, scores = snap.lexical.top(lex_all, n)
+        lex = lexical_query(forms, settings, snap, mask)
+        rows, scores = lex.top(n)
         lexical = {int(r): float(s) for r, s in zip(rows, scores)}
         timings["lexical"] = (time.perf_counter() - t) * 1000
     cands = Candidates(dense, lexical, typed_as_reading=forms.typed_as_reading)
-    if mode == "hybrid" and qv is not None and lex_all is not None:
+    if mode == "hybrid" and qv is not None and lex is not None:
         union = sorted(set(dense) | set(lexical))
         only_lexical = [r for r in union if r not in dense]
         cands.dense_all = dict(dense)
         if only_lexical:
             sims = snap.dense.scores(only_lexical, qv)
             cands.dense_all.update(zip(only_lexical, sims.astype(float).tolist()))
-        cands.lexical_all = {r: float(lex_all[r]) for r in union}
+        cands.lexical_all = dict(zip(union, lex.score_rows(np.asarray(union, dtype=np.int64)).astype(float).tolist()))
     if sentences and qv is not None:
         t = time.perf_counter()
         cands = with_sentences(cands, snap, qv)

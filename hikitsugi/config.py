@@ -131,13 +131,12 @@ class Settings(BaseSettings):
                                           "approximate index (measured: docs/benchmarks.md).")
     plan_min_selectivity: float = Field(0.005, description="Query plan: a filter allowing less than this share of the "
                                         "rows is answered by the exact restricted scan, whatever its row count.")
-    lexical_scatter_budget: int = Field(300_000, description="Lexical side: a query's rarest terms are added into a "
-                                        "score per row while their postings fit this many; each commoner term is "
-                                        "then looked up only for the best rows (index.lexical.LexicalQuery). 0 = "
-                                        "every term over every row. Measured with python -m bench.lexical "
-                                        "(docs/benchmarks.md).")
-    lexical_pool: int = Field(2000, description="Lexical side: how many of the best rows by the rare terms get "
-                                "the common terms looked up before the top list is taken.")
+    lexical_dense_share: float = Field(0.25, description="Lexical side: tokens found in at least this share of the "
+                                       "rows are also stored as dense rows, added in one vectorized step instead of "
+                                       "posting by posting (index.lexical.LexicalIndex.save; 0 = never). Applies "
+                                       "from the next generation built.")
+    lexical_dense_min_rows: int = Field(50000, description="Lexical side: generations with fewer chunks store no "
+                                        "dense rows (their posting lists are short enough).")
     bm25_k1: float = Field(1.2, description="BM25 term-frequency saturation (lexical side).")
     bm25_b: float = Field(0.75, description="BM25 length normalization (lexical side).")
     synonym_weight: float = Field(_tuned("synonym_weight", 0.3), description="Weight of synonym-expansion terms relative to the query's own terms.")

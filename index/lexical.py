@@ -22,6 +22,8 @@ from hikitsugi.ingest.normalize import fold_for_lexical
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets itself to DEBUG on import
 
+DENSE_ROWS, DENSE_IDS = "dense_rows.npy", "dense_ids.npy"
+
 # Segments of "word" characters; grams never cross punctuation or spaces.
 _SEGMENT = re.compile(r"[0-9a-z\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff々〆ヵヶ]+")
 _HIRAGANA = re.compile(r"^[\u3040-\u309f]+$")
@@ -55,37 +57,22 @@ class LexicalIndex:
         self.vocab = retriever.vocab_dict if n_rows else {}
         sc = retriever.scores if n_rows else {}
         # plain views of bm25s' (memory-mapped) score matrix: slicing a np.memmap builds a
-        # memmap object per slice (0.2 ms each, ~14 ms per query at 1,000,000 rows)
+        # memmap object per slice (~70 slices per query at 1,000,000 rows cost 14 ms on a busy machine)
         self._data = np.asarray(sc.get("data", np.zeros(0, np.float32)))
         self._indices = np.asarray(sc.get("indices", np.zeros(0, np.int32)))
         self._indptr = np.asarray(sc.get("indptr", np.zeros(1, np.int64)))
-        self._max_impact: dict[int, float] = {}
-
-    def df(self, tid: int) -> int:
-        """Rows that contain token ``tid``."""
-        return int(self._indptr[tid + 1] - self._indptr[tid])
+        self._dense = np.zeros((0, n_rows), np.float32)
+        self._dense_of: dict[int, int] = {}
 
     def postings(self, tid: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows ascending, their BM25 contributions) of token ``tid``."""
         s, e = self._indptr[tid], self._indptr[tid + 1]
         return self._indices[s:e], self._data[s:e]
 
-    def max_impact(self, tid: int) -> float:
-        """The largest contribution token ``tid`` makes to any row (an upper bound for
-        :class:`LexicalQuery`'s exactness check), read once per token and kept."""
-        v = self._max_impact.get(tid)
-        if v is None:
-            v = self._max_impact[tid] = float(self.postings(tid)[1].max(initial=0.0))
-        return v
-
-    def lookup(self, tid: int, rows: np.ndarray) -> np.ndarray:
-        """Token ``tid``'s contribution to each of ``rows`` (0 where it does not occur): a
-        binary search in its posting list instead of a pass over it."""
-        idx, vals = self.postings(tid)
-        if not len(idx) or not len(rows):
-            return np.zeros(len(rows), np.float32)
-        pos = np.minimum(np.searchsorted(idx, rows), len(idx) - 1)
-        return np.where(idx[pos] == rows, vals[pos], np.float32(0))
+    def dense_row(self, tid: int) -> np.ndarray | None:
+        """Token ``tid``'s contribution to every row, when it is common enough to be stored so."""
+        i = self._dense_of.get(tid)
+        return None if i is None else self._dense[i]
 
     @classmethod
     def build(cls, texts: Iterable[str], k1: float, b: float) -> "LexicalIndex":
@@ -144,27 +131,52 @@ class LexicalIndex:
         retriever.nonoccurrence_array = None  # lucene scores absent tokens as 0
         return cls(retriever, n)
 
-    def save(self, directory: Path) -> None:
+    def save(self, directory: Path, dense_share: float = 0.0, dense_min_rows: int = 0) -> None:
+        """bm25s' files, plus each token found in at least ``dense_share`` of the rows stored
+        again as one dense row of contributions (when the index has ``dense_min_rows`` rows).
+
+        Why: adding a posting list costs ~1 ns per posting (``np.add.at``), adding a dense row
+        ~0.05 ns per row (vectorized). At 1,000,000 synthetic chunks a support query's terms
+        touch ~2.5 million postings, 62 % of them from the ~4 terms per query that occur in a
+        quarter of the rows or more; at that share a dense row (4 bytes per row) is at most
+        twice the postings it replaces (8 bytes per posting), so the files grow by 427 MiB
+        (112 tokens) while the postings a query reads shrink by 62 % (docs/benchmarks.md)."""
         directory.mkdir(parents=True, exist_ok=True)
         if self.n_rows:
             self.retriever.save(str(directory), show_progress=False)
+            if dense_share > 0 and self.n_rows >= dense_min_rows:
+                self.write_dense_rows(directory, dense_share)
         (directory / "rows.txt").write_text(str(self.n_rows))
+
+    def write_dense_rows(self, directory: Path, dense_share: float) -> int:
+        """Write the dense rows of the tokens in at least ``dense_share`` of the rows; how many."""
+        tids = np.flatnonzero(np.diff(self._indptr) >= dense_share * self.n_rows)
+        out = np.lib.format.open_memmap(directory / DENSE_ROWS, mode="w+", dtype=np.float32,
+                                        shape=(len(tids), self.n_rows))
+        for i, tid in enumerate(tids):
+            rows, vals = self.postings(int(tid))
+            out[i, rows] = vals
+        out.flush()
+        del out
+        np.save(directory / DENSE_IDS, tids.astype(np.int64))
+        return len(tids)
 
     @classmethod
     def load(cls, directory: Path) -> "LexicalIndex":
-        """Memory-mapped: a query reads only its tokens' posting lists, so at 1,000,000 chunks
-        the score matrix (gigabytes) stays in the page cache instead of each server's heap."""
+        """Memory-mapped: a query reads only its tokens' posting lists (or dense rows), so at
+        1,000,000 chunks the score matrix (gigabytes) stays in the page cache instead of each
+        server's heap."""
         n = int((directory / "rows.txt").read_text())
         retriever = bm25s.BM25.load(str(directory), mmap=True) if n else bm25s.BM25()
-        return cls(retriever, n)
+        out = cls(retriever, n)
+        if n and (directory / DENSE_IDS).exists():
+            out._dense = np.asarray(np.load(directory / DENSE_ROWS, mmap_mode="r"))
+            out._dense_of = {int(t): i for i, t in enumerate(np.load(directory / DENSE_IDS))}
+        return out
 
     def scores(self, query_tokens: list[str], mask: np.ndarray | None = None) -> np.ndarray:
         """BM25 score of every row for the query (0 where the mask forbids)."""
-        known = [t for t in query_tokens if t in self.vocab]
-        if not known:
-            return np.zeros(self.n_rows, dtype=np.float32)
-        weights = None if mask is None else mask.astype(np.float32)
-        return np.asarray(self.retriever.get_scores(known, weight_mask=weights), dtype=np.float32)
+        return LexicalQuery([(self, query_tokens, 1.0)], self.n_rows, mask).scores
 
     def score_all(self, tokens: list[str], mask: np.ndarray | None = None,
                   extra: list[str] | None = None, extra_weight: float = 0.3) -> np.ndarray:
@@ -176,16 +188,23 @@ class LexicalIndex:
 
     @staticmethod
     def top(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Best n (row numbers, scores) with score > 0."""
-        # Only rows with a score take part: at 1,000,000 rows a partition over all of them
-        # cost more than finding the few hundred thousand that any query token touched.
+        """Best n (row numbers, scores) with score > 0.
+
+        Exact, without sorting or partitioning every row: a threshold is read off every 16th
+        row (its ~2n/16-th best score), and only the rows at or above it are ranked — when
+        they are at least n, every true top-n row is among them. Otherwise (few rows scored)
+        the rows with any score are ranked. At 1,000,000 rows, where common terms give most
+        rows some score, partitioning them all took several milliseconds."""
+        if len(scores) >= 50_000 and n > 0:
+            sample = scores[::16]
+            r = min(len(sample), max(1, 2 * n // 16))
+            thr = float(np.partition(sample, len(sample) - r)[len(sample) - r])
+            if thr > 0:
+                cand = np.flatnonzero(scores >= thr)
+                if len(cand) >= n:
+                    return _best(cand, scores, n)
         nz = np.flatnonzero(scores > 0)
-        if not len(nz):
-            return np.array([], dtype=np.int64), np.array([], dtype=np.float32)
-        n = min(n, len(nz))
-        top = nz[np.argpartition(-scores[nz], n - 1)[:n]]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return top, scores[top]
+        return _best(nz, scores, n) if len(nz) else (np.array([], dtype=np.int64), np.array([], dtype=np.float32))
 
     def search(self, tokens: list[str], n: int, mask: np.ndarray | None = None,
                extra: list[str] | None = None, extra_weight: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
@@ -194,89 +213,48 @@ class LexicalIndex:
 
 
 class LexicalQuery:
-    """BM25 of one query over weighted fields (surface grams, synonyms, readings), for the top
-    list and for any other rows fusion asks about.
+    """BM25 of one query over weighted fields (surface grams, synonyms, readings), kept as
+    one score per row for the top list and for the rows fusion asks about.
 
-    Every query term's posting list used to be added into a score per row: at 1,000,000
-    chunks a support query's ~25 distinct grams touch ~2.5 million postings (common kanji
-    and their bigrams occur in a tenth of all rows), ~8 ms on a quiet machine. Here the
-    terms are taken rarest first and added into the per-row score only while their
-    postings fit ``scatter_budget``; each remaining (common, low-idf) term is looked up —
-    a binary search in its posting list — for the ``pool`` best rows of the rare terms
-    and for the rows fusion asks about. Below the budget (every corpus of the evaluation
-    sets, and most queries at 100,000 chunks) nothing changes: the scores are the exhaustive
-    ones. Above it the top list is exact whenever :attr:`exact` says so (the best score
-    a row outside the pool could reach stays below the n-th score found); the budget and the
-    pool were chosen with ``python -m bench.lexical`` (docs/benchmarks.md).
+    Every distinct term's posting list is added once, at its weight times its count in the
+    query, into one array (bm25s added a repeated term once per occurrence and each field
+    into an array of its own). Exhaustive on purpose: adding only the rarest terms' postings
+    and looking the common ones up for a pool of the best rows (MaxScore-like) was measured
+    at 1,000,000 chunks and rejected — 3.5 ms instead of 10 ms, but only 6 % of the queries
+    kept the exhaustive top 100 and 88 % of the top-10 rows (budget 300,000 postings, pool
+    1,000); with a budget and pool large enough to keep 98 % of the top 10 it was slower than
+    adding everything (docs/benchmarks.md, "Lexical side at 1M").
     """
 
     def __init__(self, fields: list[tuple[LexicalIndex, list[str], float]], n_rows: int,
-                 mask: np.ndarray | None = None, scatter_budget: int = 0, pool: int = 2000) -> None:
-        terms = []
+                 mask: np.ndarray | None = None) -> None:
+        self.scores = np.zeros(n_rows, np.float32)
         for index, tokens, weight in fields:
             if weight <= 0 or not index.n_rows:
                 continue
             for tid, count in Counter(index.vocab[t] for t in tokens if t in index.vocab).items():
-                terms.append((index.df(tid), index, tid, weight * count))
-        terms.sort(key=lambda t: t[0])
-        self.partial = np.zeros(n_rows, np.float32)
-        self.mask = mask
-        self.pool = pool
-        self.looked_up: list[tuple[LexicalIndex, int, float]] = []
-        self._touched: list[np.ndarray] = []
-        used = 0
-        for df, index, tid, weight in terms:
-            if scatter_budget and self._touched and used + df > scatter_budget:
-                self.looked_up.append((index, tid, weight))
-                continue
-            rows, vals = index.postings(tid)
-            np.add.at(self.partial, rows, vals if weight == 1 else vals * np.float32(weight))
-            self._touched.append(rows)
-            used += df
+                w = np.float32(weight * count)
+                dense = index.dense_row(tid)
+                if dense is not None:
+                    self.scores += dense if w == 1 else dense * w
+                    continue
+                rows, vals = index.postings(tid)
+                np.add.at(self.scores, rows, vals if w == 1 else vals * w)
         if mask is not None:
-            self.partial *= mask
-        self.exact = True
+            self.scores *= mask
 
     def score_rows(self, rows: np.ndarray) -> np.ndarray:
-        """The full BM25 score of each of ``rows`` (0 for rows the mask forbids)."""
-        rows = np.asarray(rows, dtype=np.int64)
-        out = self.partial[rows].astype(np.float32)
-        for index, tid, weight in self.looked_up:
-            out += np.float32(weight) * index.lookup(tid, rows)
-        if self.mask is not None and self.looked_up:
-            out *= self.mask[rows]
-        return out
+        """The BM25 score of each of ``rows`` (0 for rows the mask forbids)."""
+        return self.scores[np.asarray(rows, dtype=np.int64)]
 
     def top(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Best n (row numbers, scores) with score > 0; sets :attr:`exact`."""
-        if not self.looked_up:
-            return LexicalIndex.top(self.partial, n)
-        touched = np.concatenate(self._touched)  # a row appears once per rare term it holds
-        vals = self.partial[touched]
-        outside = 0.0  # best partial score of a row left out of the pool
-        k = 2 * self.pool
-        if len(touched) > k:
-            sel = np.argpartition(-vals, k - 1)[:k]
-            outside = float(vals[sel].min())
-            touched = touched[sel]
-        pool = np.unique(touched)
-        pool = pool[self.partial[pool] > 0]
-        if len(pool) > self.pool:
-            keep = np.argpartition(-self.partial[pool], self.pool - 1)
-            outside = max(outside, float(self.partial[pool[keep[self.pool:]]].max()))
-            pool = pool[keep[:self.pool]]
-        rows, scores = _top_of(pool, self.score_rows(pool), n)
-        bound = sum(w * index.max_impact(tid) for index, tid, w in self.looked_up)
-        self.exact = len(scores) == n and outside + bound <= float(scores[-1])
-        return rows, scores
+        """Best n (row numbers, scores) with score > 0."""
+        return LexicalIndex.top(self.scores, n)
 
 
-def _top_of(rows: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Best n of (rows, scores) with score > 0, best first."""
-    keep = scores > 0
-    rows, scores = rows[keep], scores[keep]
-    if len(rows) > n:
-        part = np.argpartition(-scores, n - 1)[:n]
-        rows, scores = rows[part], scores[part]
-    order = np.argsort(-scores, kind="stable")
-    return rows[order], scores[order]
+def _best(rows: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The n of ``rows`` with the highest ``scores``, best first."""
+    n = min(n, len(rows))
+    top = rows[np.argpartition(-scores[rows], n - 1)[:n]] if len(rows) > n else rows
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return top, scores[top]

@@ -330,8 +330,8 @@ class Readings:
             weakref.finalize(out, out.rows_file.unlink, missing_ok=True)
         return out
 
-    def save(self, directory: Path) -> None:
-        self.index.save(directory / "bm25")
+    def save(self, directory: Path, dense_share: float = 0.0, dense_min_rows: int = 0) -> None:
+        self.index.save(directory / "bm25", dense_share, dense_min_rows)
         (directory / "vocab.json").write_text(json.dumps({"analyzer": self.analyzer, "vocab": self.vocab},
                                                          ensure_ascii=False))
         if self.rows_file is not None and self.rows_file.exists():

@@ -36,7 +36,7 @@ from hikitsugi.index.hooks import pause_at
 from hikitsugi.index.lexical import LexicalIndex
 from hikitsugi.index.readings import Readings
 from hikitsugi.index.vectors import VectorIndex, build_index, load_index
-from hikitsugi.index.vectors.base import VECTORS_FILE
+from hikitsugi.index.vectors.base import VECTORS_FILE, map_rows
 from hikitsugi.ingest.sentences import split_sentences
 from hikitsugi.storage.schema import Chunk, Document, Embedding
 
@@ -167,9 +167,10 @@ def build_snapshot(session: Session, settings: Settings, chunk_ids: np.ndarray |
     tmp.mkdir()
     np.save(tmp / VECTORS_FILE, vecs)
     dense.save(tmp)
-    lexical.save(tmp / "lexical")
+    dense_rows = {"dense_share": settings.lexical_dense_share, "dense_min_rows": settings.lexical_dense_min_rows}
+    lexical.save(tmp / "lexical", **dense_rows)
     if readings is not None:
-        readings.save(tmp / "readings")
+        readings.save(tmp / "readings", **dense_rows)
     doc_ids = np.array([r.document_id for r in rows], dtype=np.int64)
     np.savez(tmp / "rows.npz", chunk_ids=ids, doc_ids=doc_ids,
              dates=dates, **{f"code_{f}": c for f, c in codes.items()})
@@ -309,7 +310,7 @@ def load_snapshot(index_dir: Path, name: str, settings: Settings | None = None) 
     codes = {f: arr[f"code_{f}"] for f in CODED_FIELDS}
     sent_vecs = sent_ptr = None
     if (gen / "sent_vecs.npy").exists():
-        sent_vecs = np.load(gen / "sent_vecs.npy", mmap_mode="r")
+        sent_vecs = map_rows(gen / "sent_vecs.npy")
         sent_ptr = np.load(gen / "sent_ptr.npy")
     elif (gen / "sentences.npz").exists():
         with np.load(gen / "sentences.npz") as sarr:

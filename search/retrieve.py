@@ -147,7 +147,7 @@ def lexical_query(forms: QueryForms, settings: Settings, snap: Snapshot, mask: n
               (snap.lexical, synonym_tokens(text, settings), settings.synonym_weight)]
     if forms.reading_tokens and forms.reading_weight > 0 and snap.readings is not None:
         fields.append((snap.readings.index, forms.reading_tokens, forms.reading_weight))
-    return LexicalQuery(fields, snap.lexical.n_rows, mask, settings.lexical_scatter_budget, settings.lexical_pool)
+    return LexicalQuery(fields, snap.lexical.n_rows, mask)
 
 
 def retrieve_candidates(qn: str, settings: Settings, snap: Snapshot, mode: str, n: int,

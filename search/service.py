@@ -84,13 +84,18 @@ def search(query: str, settings: Settings, k: int = 10, mode: str = "hybrid",
         raise ValueError("k must be between 1 and 100")
     snap = get_snapshot(settings.index_dir)
     mask = build_mask(filters, snap.codes, snap.manifest["vocab"], snap.dates) if filters else None
+    session = session_for(settings.db_url)  # one session (and connection) per search, not one per stage
+    try:
+        return _search(query, qn, settings, snap, session, k, mode, customer, mask, viewer, t0)
+    finally:
+        session.close()
+
+
+def _search(query: str, qn: str, settings: Settings, snap, session, k: int, mode: str, customer: str | None,
+            mask, viewer: access.Principal | None, t0: float) -> SearchResponse:
     cat = None
     if viewer is not None:
-        session = session_for(settings.db_url)
-        try:
-            cat = access.catalog(session, settings.db_url, snap)
-        finally:
-            session.close()
+        cat = access.catalog(session, settings.db_url, snap)
         mask = access.combine(mask, access.row_mask(cat, viewer))
     n = max(settings.candidates, k * 5)
     cands, qv, timings = retrieve_candidates(qn, settings, snap, mode, n, mask)
@@ -98,21 +103,17 @@ def search(query: str, settings: Settings, k: int = 10, mode: str = "hybrid",
     t = time.perf_counter()
     fused = fuse(cands, settings) if mode == "hybrid" else (cands.dense or cands.lexical)
     timings["fusion"] = (time.perf_counter() - t) * 1000
-    session = session_for(settings.db_url)
-    try:
-        if mode == "hybrid" and settings.phrase_weight > 0:
-            t = time.perf_counter()
-            fused = phrase.rerank(fused, qn, phrase.phrase_texts(session, snap, fused, settings.phrase_depth),
-                                  settings.phrase_weight)
-            timings["phrase"] = (time.perf_counter() - t) * 1000
+    if mode == "hybrid" and settings.phrase_weight > 0:
         t = time.perf_counter()
-        top = rank_documents(fused, snap, k * 4 if settings.collapse_similar else k)
-        docs = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_([d for d, _ in top])))}
-        chunk_ids = [int(snap.chunk_ids[row]) for _, (_, row) in top]
-        chunks = {c.id: c for c in session.scalars(select(Chunk).where(Chunk.id.in_(chunk_ids)))}
-        ctx = customer_context(session, qn, customer, (settings.db_url, snap.name))
-    finally:
-        session.close()
+        fused = phrase.rerank(fused, qn, phrase.phrase_texts(session, snap, fused, settings.phrase_depth),
+                              settings.phrase_weight)
+        timings["phrase"] = (time.perf_counter() - t) * 1000
+    t = time.perf_counter()
+    top = rank_documents(fused, snap, k * 4 if settings.collapse_similar else k)
+    docs = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_([d for d, _ in top])))}
+    chunk_ids = [int(snap.chunk_ids[row]) for _, (_, row) in top]
+    chunks = {c.id: c for c in session.scalars(select(Chunk).where(Chunk.id.in_(chunk_ids)))}
+    ctx = customer_context(session, qn, customer, (settings.db_url, snap.name))
     results = []
     for did, (score, row) in top:
         doc, ch = docs.get(did), chunks.get(int(snap.chunk_ids[row]))
@@ -133,11 +134,8 @@ def search(query: str, settings: Settings, k: int = 10, mode: str = "hybrid",
     if cat is not None:
         results = access.redact_results(results, {d.source_id: d for d in docs.values()}, viewer, cat, reads)
         ctx = access.redact_context(ctx, viewer, cat, reads)
-    session = session_for(settings.db_url)
-    try:  # after redaction: a card the viewer may not see carries no notice
-        add_conflict_notices(session, results, ctx, viewer, cat, reads)
-    finally:
-        session.close()
+    # after redaction: a card the viewer may not see carries no notice
+    add_conflict_notices(session, results, ctx, viewer, cat, reads)
     for r in results:  # highlighted after masking, so a highlight never splits or reveals masked text
         r.snippet = snippet(r.passage, qn)
     timings["db"] = (time.perf_counter() - t) * 1000

@@ -115,3 +115,22 @@ def test_cli_ingest_reports_bad_files_and_ingests_the_rest(make_home, model_dir,
 def test_cli_search_errors_are_clear(use_home, sample_home, model_dir):
     res = run_cli("search", "   ", env_home=sample_home, model=model_dir)
     assert res.returncode == 2 and "query is empty" in res.stderr
+
+
+def test_customer_named_in_a_query_is_the_longest_name_written_there():
+    """The bigram table must pick what the old scan of every name picked: the longest name or
+    alias written in the query, the earliest record among equally long ones, never an id
+    inside free text — and the parameter by id or by name."""
+    from hikitsugi.search.customer import NameTable
+
+    table = NameTable()
+    for name, sid, is_id in [("c100", "C100", True), ("みなと", "C100", False), ("株式会社みなと倉庫", "C100", False),
+                             ("c200", "C200", True), ("みなと倉庫", "C200", False), ("北斗", "C300", False),
+                             ("北斗", "C400", False), ("c300", "C300", True)]:
+        table.add(name, sid, is_id)
+    assert table.in_query("株式会社みなと倉庫の複合機") == "C100"  # 9 characters beat 5 and 3
+    assert table.in_query("みなと倉庫さんから電話") == "C200"
+    assert table.in_query("北斗さんの件") == "C300"  # equally long: the earlier record
+    assert table.in_query("c300 の件で") is None  # ids are given as a parameter, not found in free text
+    assert table.in_query("紙が詰まる") is None
+    assert table.exact["みなと倉庫"] == "C200" and table.exact["c300"] == "C300"

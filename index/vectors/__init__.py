@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hikitsugi.index.vectors.base import VECTORS_FILE, VectorIndex
+from hikitsugi.index.vectors.base import VECTORS_FILE, VectorIndex, map_rows
 
 BACKENDS = ("exact", "ivf-sq8", "hnsw")
 
@@ -59,5 +59,6 @@ def build_index(vectors: np.ndarray, settings) -> VectorIndex:
 
 def load_index(directory: Path, kind: str, settings, mmap: bool = True) -> VectorIndex:
     """Open a generation's index; approximate backends memory-map the fp32 vectors."""
-    vectors = np.load(directory / VECTORS_FILE, mmap_mode="r" if mmap and kind != "exact" else None)
+    path = directory / VECTORS_FILE
+    vectors = map_rows(path) if mmap and kind != "exact" else np.load(path)
     return backend_class(kind).load(directory, vectors, params_of(settings))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from functools import lru_cache
 
 from hikitsugi.ingest.normalize import fold_for_lexical
 
@@ -21,18 +22,25 @@ def _grams(text: str) -> set[str]:
     return {t[i:i + 2] for i in range(len(t) - 1) if _WORD.match(t[i]) and _WORD.match(t[i + 1])}
 
 
+@lru_cache(maxsize=256)
+def _query_grams(query: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(the query's bigrams with a non-hiragana character, its hiragana-only bigrams), once
+    per query rather than once per card."""
+    allgrams = _grams(query) | _grams(fold_for_lexical(query))
+    qgrams = frozenset(g for g in allgrams if not _HIRA.match(g))
+    return qgrams, frozenset(allgrams - qgrams)
+
+
 def mark_spans(passage: str, query: str) -> list[tuple[int, int]]:
     """Character spans of ``passage`` that share a bigram with the query."""
-    allgrams = _grams(query) | _grams(fold_for_lexical(query))
-    qgrams = {g for g in allgrams if not _HIRA.match(g)}
-    hira = allgrams - qgrams
+    qgrams, hira = _query_grams(query)
     low = passage.lower()
     covered = [False] * len(passage)
     for i in range(len(low) - 1):
         if low[i:i + 2] in qgrams:
             covered[i] = covered[i + 1] = True
     # Hiragana bigrams only extend a match they touch (紙詰|まり), never start one.
-    for _ in range(3):
+    for _ in range(3 if hira else 0):
         for i in range(len(low) - 1):
             if low[i:i + 2] in hira and (covered[i] or covered[i + 1] or (i > 0 and covered[i - 1])
                                          or (i + 2 < len(low) and covered[i + 2])):

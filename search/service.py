@@ -41,6 +41,9 @@ from hikitsugi.storage.database import session_for
 from hikitsugi.storage.schema import Chunk, Document
 
 MODES = ("dense", "lexical", "hybrid")
+_CARD_COLUMNS = (select(Chunk.id, Chunk.document_id, Chunk.text, Chunk.context, Document.source_id, Document.kind,
+                        Document.title, Document.source_path, Document.customer, Document.occurred_at, Document.meta)
+                 .join(Document, Document.id == Chunk.document_id))
 
 
 @dataclass
@@ -110,14 +113,16 @@ def _search(query: str, qn: str, settings: Settings, snap, session, k: int, mode
         timings["phrase"] = (time.perf_counter() - t) * 1000
     t = time.perf_counter()
     top = rank_documents(fused, snap, k * 4 if settings.collapse_similar else k)
-    docs = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_([d for d, _ in top])))}
-    chunk_ids = [int(snap.chunk_ids[row]) for _, (_, row) in top]
-    chunks = {c.id: c for c in session.scalars(select(Chunk).where(Chunk.id.in_(chunk_ids)))}
+    # one query, plain rows (not ORM objects): two ORM loads of 40 documents and 40 chunks
+    # were ~1.5 ms of a 13 ms search at 100,000 chunks
+    chunks = {c.id: c for c in session.execute(_CARD_COLUMNS.where(
+        Chunk.id.in_([int(snap.chunk_ids[row]) for _, (_, row) in top])))}
+    docs = {c.document_id: c for c in chunks.values()}
     ctx = customer_context(session, qn, customer, (settings.db_url, snap.name))
     results = []
     for did, (score, row) in top:
-        doc, ch = docs.get(did), chunks.get(int(snap.chunk_ids[row]))
-        if doc is None or ch is None:  # deleted after this snapshot was built
+        doc = ch = chunks.get(int(snap.chunk_ids[row]))
+        if ch is None or ch.document_id != did:  # deleted after this snapshot was built
             continue
         meta = doc.meta or {}
         results.append(Result(

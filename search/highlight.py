@@ -23,27 +23,33 @@ def _grams(text: str) -> set[str]:
 
 
 @lru_cache(maxsize=256)
-def _query_grams(query: str) -> tuple[frozenset[str], frozenset[str]]:
-    """(the query's bigrams with a non-hiragana character, its hiragana-only bigrams), once
-    per query rather than once per card."""
+def _query_patterns(query: str) -> tuple[re.Pattern | None, re.Pattern | None]:
+    """Patterns finding (overlapping) the query's bigrams with a non-hiragana character, and
+    its hiragana-only bigrams: built once per query and scanned in C, rather than testing
+    every position of every card's passage in Python (0.9 ms of a 11 ms search on
+    jsquad-dev's long paragraphs)."""
     allgrams = _grams(query) | _grams(fold_for_lexical(query))
-    qgrams = frozenset(g for g in allgrams if not _HIRA.match(g))
-    return qgrams, frozenset(allgrams - qgrams)
+    qgrams = {g for g in allgrams if not _HIRA.match(g)}
+
+    def pattern(grams: set[str]) -> re.Pattern | None:
+        return re.compile("(?=(?:" + "|".join(map(re.escape, sorted(grams))) + "))") if grams else None
+
+    return pattern(qgrams), pattern(allgrams - qgrams)
 
 
 def mark_spans(passage: str, query: str) -> list[tuple[int, int]]:
     """Character spans of ``passage`` that share a bigram with the query."""
-    qgrams, hira = _query_grams(query)
+    content, hira = _query_patterns(query)
     low = passage.lower()
     covered = [False] * len(passage)
-    for i in range(len(low) - 1):
-        if low[i:i + 2] in qgrams:
-            covered[i] = covered[i + 1] = True
+    for m in content.finditer(low) if content else ():
+        i = m.start()
+        covered[i] = covered[i + 1] = True
     # Hiragana bigrams only extend a match they touch (紙詰|まり), never start one.
-    for _ in range(3 if hira else 0):
-        for i in range(len(low) - 1):
-            if low[i:i + 2] in hira and (covered[i] or covered[i + 1] or (i > 0 and covered[i - 1])
-                                         or (i + 2 < len(low) and covered[i + 2])):
+    at = [m.start() for m in hira.finditer(low)] if hira and content else []
+    for _ in range(3 if at else 0):
+        for i in at:
+            if covered[i] or covered[i + 1] or (i > 0 and covered[i - 1]) or (i + 2 < len(low) and covered[i + 2]):
                 covered[i] = covered[i + 1] = True
     spans: list[tuple[int, int]] = []
     start = None

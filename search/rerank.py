@@ -49,6 +49,11 @@ def rerank(fused: dict[int, float], query_norm: str, texts: dict[int, str], weig
             out[row] += weight * phrase_bonus(grams, text)
     return out
 
+def folded(title: str, context: str, text: str) -> str:
+    """A chunk's text as the phrase bonus reads it: its lexical text, folded."""
+    return fold_for_lexical(lexical_text(title, context, text))
+
+
 def phrase_texts(session, snap: Snapshot, fused: dict[int, float], depth: int) -> dict[int, str]:
     """{row: folded lexical text} of the ``depth`` best fused rows, for :func:`hikitsugi.search.rerank.rerank`."""
     rows = sorted(fused, key=fused.get, reverse=True)[:depth]
@@ -56,4 +61,4 @@ def phrase_texts(session, snap: Snapshot, fused: dict[int, float], depth: int) -
     found = session.execute(select(Chunk.id, Chunk.context, Chunk.text, Document.title)
                             .join(Document, Document.id == Chunk.document_id)
                             .where(Chunk.id.in_(list(by_id)))).all()
-    return {by_id[c.id]: fold_for_lexical(lexical_text(c.title, c.context, c.text)) for c in found}
+    return {by_id[c.id]: folded(c.title, c.context, c.text) for c in found}

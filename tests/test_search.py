@@ -134,3 +134,30 @@ def test_customer_named_in_a_query_is_the_longest_name_written_there():
     assert table.in_query("c300 の件で") is None  # ids are given as a parameter, not found in free text
     assert table.in_query("紙が詰まる") is None
     assert table.exact["みなと倉庫"] == "C200" and table.exact["c300"] == "C300"
+
+
+def test_a_generation_with_dense_rows_searches_exactly_as_one_without(use_home, tmp_path):
+    """Generations of >= lexical_dense_min_rows chunks store their common tokens' BM25 rows densely
+    (the 1,000,000-chunk fast path). Forced on the samples, a second generation of the same rows
+    must hold dense rows and answer every search with the same cards and scores."""
+    from hikitsugi.index.snapshot import build_snapshot
+    from hikitsugi.search.retrieve import get_snapshot
+    from hikitsugi.search.service import search
+    from hikitsugi.storage.database import session_for
+
+    plain = get_snapshot(use_home.index_dir)
+    assert not plain.lexical._dense_of  # the samples are far below the 50,000-chunk default
+    other = use_home.model_copy(update={"home": tmp_path / "dense-home", "database_url": use_home.db_url,
+                                        "lexical_dense_min_rows": 0, "lexical_dense_share": 0.02})
+    session = session_for(other.db_url)
+    try:  # a replica-style build (rows and name given): nothing is published to the shared database
+        name = build_snapshot(session, other, chunk_ids=plain.chunk_ids, name="gen-dense-rows")
+    finally:
+        session.close()
+    dense = get_snapshot(other.index_dir)
+    assert dense.name == name and len(dense.lexical._dense_of) > 20
+    for q in ["複合機で紙が何度も詰まる", "請求書を再発行したい", "ログインできない", "ざいこ まいなす"]:
+        for mode in ("lexical", "hybrid"):
+            a, b = search(q, use_home, k=10, mode=mode), search(q, other, k=10, mode=mode)
+            assert [r.source_id for r in a.results] == [r.source_id for r in b.results], (q, mode)
+            assert all(abs(x.score - y.score) < 1e-3 for x, y in zip(a.results, b.results)), (q, mode)

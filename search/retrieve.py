@@ -94,16 +94,20 @@ def best_sentence(scores: dict[int, float], snap: Snapshot, qv: np.ndarray | Non
     ptr, vecs = snap.sent_ptr, snap.sent_vecs
     if ptr is None or vecs is None or not len(vecs) or qv is None:
         return scores
-    rows = [r for r in scores if ptr[r + 1] > ptr[r]]
-    if not rows:
+    cand = np.fromiter(scores, dtype=np.int64, count=len(scores))
+    starts, lens = ptr[cand], ptr[cand + 1] - ptr[cand]
+    has = lens > 0
+    if not has.any():
         return scores
-    sims = vecs[np.concatenate([np.arange(ptr[r], ptr[r + 1]) for r in rows])] @ qv.reshape(-1)
+    rows, starts, lens = cand[has], starts[has], lens[has]
+    ends = np.cumsum(lens)
+    # every sentence of every candidate row, gathered and scored in one product (no per-row loop)
+    idx = np.arange(ends[-1]) + np.repeat(starts - (ends - lens), lens)
+    best = np.maximum.reduceat(vecs[idx] @ qv.reshape(-1), ends - lens)
     out = dict(scores)
-    pos = 0
-    for r in rows:
-        size = int(ptr[r + 1] - ptr[r])
-        out[r] = max(out[r], float(sims[pos:pos + size].max()))
-        pos += size
+    for r, b in zip(rows.tolist(), best.tolist()):
+        if b > out[r]:
+            out[r] = b
     return out
 
 

@@ -129,7 +129,6 @@ class RateLimiter:
         return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.per_s
 
 
-
 # tokens after refilling at the database's clock; b = the stored bucket, excluded = this request
 _REFILL = "{least}(:burst, b.tokens + {greatest}(0, excluded.at - b.at) * :rate)"
 _UPSERT = """
@@ -179,7 +178,6 @@ class DatabaseRateLimiter:
         with self.engine.connect() as conn:
             tokens = conn.execute(self._level, self._params(key)).scalar()
         return 0.0 if tokens is None or float(tokens) >= 1.0 else (1.0 - float(tokens)) / self.per_s
-
 
 
 _limiters: dict[tuple, Limiter] = {}

@@ -181,10 +181,7 @@ class LexicalIndex:
     def score_all(self, tokens: list[str], mask: np.ndarray | None = None,
                   extra: list[str] | None = None, extra_weight: float = 0.3) -> np.ndarray:
         """Score of every row; ``extra`` tokens (synonyms) count at ``extra_weight``."""
-        scores = self.scores(tokens, mask)
-        if extra:
-            scores = scores + extra_weight * self.scores(extra, mask)
-        return scores
+        return LexicalQuery([(self, tokens, 1.0), (self, extra or [], extra_weight)], self.n_rows, mask).scores
 
     @staticmethod
     def top(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -49,14 +49,20 @@ def rerank(fused: dict[int, float], query_norm: str, texts: dict[int, str], weig
             out[row] += weight * phrase_bonus(grams, text)
     return out
 
+
 def folded(title: str, context: str, text: str) -> str:
     """A chunk's text as the phrase bonus reads it: its lexical text, folded."""
     return fold_for_lexical(lexical_text(title, context, text))
 
 
+def depth_rows(fused: dict[int, float], depth: int) -> list[int]:
+    """The ``depth`` best fused rows: the ones the phrase bonus looks at."""
+    return sorted(fused, key=fused.get, reverse=True)[:depth]
+
+
 def phrase_texts(session, snap: Snapshot, fused: dict[int, float], depth: int) -> dict[int, str]:
     """{row: folded lexical text} of the ``depth`` best fused rows, for :func:`hikitsugi.search.rerank.rerank`."""
-    rows = sorted(fused, key=fused.get, reverse=True)[:depth]
+    rows = depth_rows(fused, depth)
     by_id = {int(snap.chunk_ids[r]): r for r in rows}
     found = session.execute(select(Chunk.id, Chunk.context, Chunk.text, Document.title)
                             .join(Document, Document.id == Chunk.document_id)

@@ -66,8 +66,6 @@ class SearchResponse:
         return out
 
 
-
-
 def _card_rows(session, snap, rows: list[int]) -> dict[int, Any]:
     """{chunk id: row with the chunk's and its document's columns} for snapshot ``rows``."""
     ids = sorted({int(snap.chunk_ids[r]) for r in rows})
@@ -119,8 +117,7 @@ def _search(query: str, qn: str, settings: Settings, snap, session, k: int, mode
     # still missing (ties) is fetched after.
     n_docs = k * 4 if settings.collapse_similar else k
     t = time.perf_counter()
-    depth = sorted(fused, key=fused.get, reverse=True)[:settings.phrase_depth] \
-        if mode == "hybrid" and settings.phrase_weight > 0 else []
+    depth = phrase.depth_rows(fused, settings.phrase_depth) if mode == "hybrid" and settings.phrase_weight > 0 else []
     chunks = _card_rows(session, snap, depth + [row for _, (_, row) in rank_documents(fused, snap, n_docs)])
     if depth:
         texts = {r: phrase.folded(c.title, c.context, c.text) for r in depth
